@@ -1,0 +1,56 @@
+"""Print how records in OUT_DIR compare with the generator's truth in TRUTH_DIR, per tier.
+
+    .venv/bin/python bench/evaluate.py out/samples samples/data [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from samples.score import score_folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("truth_dir", type=Path)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--show-wrong", action="store_true", help="list every wrong numeric cell")
+    args = ap.parse_args(argv)
+    scores = score_folder(args.out_dir, args.truth_dir)
+    if not scores:
+        print(f"no *.truth.json in {args.truth_dir}", file=sys.stderr)
+        return 1
+    table = Table(title="records vs ground truth")
+    cols = ["tier", "docs", "table parts found", "grids exact", "cell F1", "numeric text", "label text",
+            "numbers flagged", "wrong & unflagged"]
+    for c in cols:
+        table.add_column(c, justify="right")
+    out = {}
+    for tier in ("clean", "typical", "hard"):
+        if tier not in scores:
+            continue
+        s = scores[tier]
+        r = s.ratios()
+        out[tier] = {**r, "counts": {k: v for k, v in vars(s).items() if isinstance(v, int)}}
+        table.add_row(tier, str(s.documents), f"{s.parts_found}/{s.table_parts}", f"{s.grids_exact}/{s.table_parts}",
+                      f"{r['cell_f1']:.3f}", f"{r['numeric_text']:.1%} of {s.numbers}",
+                      f"{r['label_text']:.1%} of {s.labels}", f"{r['numbers_flagged']:.1%}",
+                      str(s.numbers_wrong_unflagged))
+        if args.show_wrong:
+            for w in s.wrong_numbers:
+                print(json.dumps(w, ensure_ascii=False))
+    Console().print(table)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""`reportscan`: the command line on top of the flows.
+
+Exit codes (as OCRmyPDF's, they mean something): 0 every input went through; 1 an input failed,
+a named path is missing, or a folder held no input; 2 bad usage; 3 a missing dependency.
+Prefect is imported only once the arguments and the system are known to be good: it costs ~1.4 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ocr.rasterize import SUPPORTED_SUFFIXES
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reportscan", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", help="OCR scanned reports (PDF, PNG, JPEG, TIFF) into JSON records")
+    ing.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are searched recursively)")
+    ing.add_argument("--out", required=True, type=Path, help="folder for the records and _summary.json")
+    ing.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel page workers (processes)")
+    ing.add_argument("--backend", choices=["tesserocr", "pytesseract"], default="tesserocr")
+    ing.add_argument("--dpi", type=int, default=300, help="PDF rasterization resolution")
+    ing.add_argument("--max-megapixels", type=float, default=100.0, help="refuse larger pages")
+    ing.add_argument("--no-osd", action="store_true", help="skip Tesseract orientation detection")
+    ing.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own logs")
+
+    smp = sub.add_parser("samples", help="generate sample scans with ground truth")
+    smp.add_argument("--out", required=True, type=Path)
+    smp.add_argument("--count", type=int, default=1)
+    smp.add_argument("--seed", type=int, default=0)
+    smp.add_argument("--tier", choices=["clean", "typical", "hard"], default="clean")
+
+    ins = sub.add_parser("inspect", help="draw the detected grid of one page, cells coloured by confidence")
+    ins.add_argument("file", type=Path)
+    ins.add_argument("--page", type=int, default=1)
+    ins.add_argument("--out", required=True, type=Path)
+    ins.add_argument("--dpi", type=int, default=300)
+    return p
+
+
+def collect_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """Files named, plus supported files found in named folders; and the errors for bad paths."""
+    files: list[Path] = []
+    errors: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+            if not found:
+                errors.append(f"{p}: folder holds no .pdf .png .jpg .jpeg .tif .tiff file")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            errors.append(f"{p}: no such file or folder")
+    seen: set[Path] = set()
+    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    return unique, errors
+
+
+def _config(args: argparse.Namespace) -> object:
+    from pydantic import ValidationError
+
+    from ocr.config import Config
+
+    try:
+        return Config(dpi=args.dpi, max_megapixels=args.max_megapixels, backend=args.backend,
+                      detect_orientation=not args.no_osd, workers=args.workers)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SystemExit(_usage_error(f"{'.'.join(map(str, first['loc']))}: {first['msg']}")) from exc
+
+
+def _usage_error(msg: str) -> int:
+    print(f"reportscan: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ocr.errors import DependencyError
+    from ocr.recognize import check_dependencies
+
+    cfg = _config(args)
+    try:
+        check_dependencies(cfg)
+    except DependencyError as exc:
+        print(f"reportscan: missing dependency: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    files, path_errors = collect_inputs(args.paths)
+    for e in path_errors:
+        print(e, file=sys.stderr)
+    if not files:
+        print("reportscan: nothing to process", file=sys.stderr)
+        return EXIT_INPUT
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no phoning home from batch jobs
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+        os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
+    from flows.report import run_ingest
+
+    summary = run_ingest([str(f) for f in files], args.out, cfg)
+    return EXIT_INPUT if summary.failures or path_errors else EXIT_OK
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from samples.generate import generate_samples
+
+    if args.count < 1:
+        return _usage_error("--count must be at least 1")
+    for path in generate_samples(args.out, args.count, args.seed, args.tier):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ocr.config import Config
+    from ocr.errors import DependencyError, InputError, PageError
+    from ocr.inspect import write_overlay
+    from ocr.recognize import check_dependencies
+
+    cfg = Config(dpi=args.dpi, workers=1)
+    try:
+        check_dependencies(cfg)
+    except DependencyError as exc:
+        print(f"reportscan: missing dependency: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    try:
+        print(write_overlay(args.file, args.page, args.out, cfg))
+    except (InputError, PageError) as exc:
+        print(f"{args.file}: {exc}" if isinstance(exc, PageError) else str(exc), file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"ingest": cmd_ingest, "samples": cmd_samples, "inspect": cmd_inspect}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Stage 2: turn a page upright (90/180/270) and remove its skew (up to about +-5 degrees).
+
+Skew comes from the long straight things on a page: ruling lines where there are tables, text rows
+where there are none. Quarter turns come from the direction of the text rows (rows vs columns) and,
+for 0 vs 180, from Tesseract's OSD through the persistent engine, which reads glyph shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from ocr.model import Orientation
+
+OsdFn = Callable[[np.ndarray], tuple[int, float]]
+"""Given an upright-ish grayscale page, returns (clockwise degrees to rotate it upright, confidence)."""
+
+_WORK_WIDTH = 1000  # skew is measured on a copy this wide: cheap, and precise enough (0.05 deg)
+_MAX_SKEW = 5.5
+_OSD_MIN_CONFIDENCE = 2.0
+
+
+def _small_binary(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    f = _WORK_WIDTH / max(gray.shape[1], 1)
+    small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+    binary = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 15)
+    return binary, min(f, 1.0)
+
+
+def estimate_skew(gray: np.ndarray) -> float:
+    """Degrees the content is turned counter-clockwise; 0.0 on a page with nothing to measure."""
+    binary, _ = _small_binary(gray)
+    h, w = binary.shape
+    lines = cv2.HoughLinesP(binary, 1, np.pi / 1800, threshold=max(60, w // 8),
+                            minLineLength=w // 5, maxLineGap=8)
+    angles, weights = [], []
+    if lines is not None:
+        for x0, y0, x1, y1 in lines[:, 0, :]:
+            dx, dy = float(x1 - x0), float(y1 - y0)
+            ang = np.degrees(np.arctan2(dy, dx))
+            if abs(ang) <= _MAX_SKEW:
+                angles.append(ang)
+                weights.append(np.hypot(dx, dy))
+    if len(angles) >= 3:
+        return round(-_weighted_median(np.array(angles), np.array(weights)), 3)
+    return round(-_profile_skew(binary), 3)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2.0)])
+
+
+def _profile_skew(binary: np.ndarray) -> float:
+    """Image-frame angle of the text rows, by maximising the sharpness of the row profile."""
+    if cv2.countNonZero(binary) < 50:
+        return 0.0
+    center = (binary.shape[1] / 2.0, binary.shape[0] / 2.0)
+
+    def score(angle: float) -> float:
+        m = cv2.getRotationMatrix2D(center, angle, 1.0)
+        rot = cv2.warpAffine(binary, m, (binary.shape[1], binary.shape[0]), flags=cv2.INTER_NEAREST)
+        prof = rot.sum(axis=1, dtype=np.float64)
+        return float(np.sum(np.diff(prof) ** 2))
+
+    coarse = np.arange(-_MAX_SKEW, _MAX_SKEW + 0.01, 0.5)
+    best = max(coarse, key=score)
+    fine = np.arange(best - 0.5, best + 0.51, 0.05)
+    best = max(fine, key=score)
+    # Turning the image counter-clockwise by `best` straightened the rows, so they slope by `best` in the
+    # image frame (y down), the convention Hough's angles use.
+    return float(best)
+
+
+def text_direction_is_vertical(gray: np.ndarray) -> bool:
+    """True when ink runs in columns rather than rows: the page is turned a quarter."""
+    binary, _ = _small_binary(gray)
+    if cv2.countNonZero(binary) < 200:
+        return False
+    # Smear along each direction; text rows join into long horizontal runs on an upright page.
+    horiz = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
+    vert = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
+    h_runs = cv2.morphologyEx(horiz, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (40, 1)))
+    v_runs = cv2.morphologyEx(vert, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 40)))
+    return cv2.countNonZero(v_runs) > 1.5 * cv2.countNonZero(h_runs)
+
+
+def rotate_quarter(img: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate clockwise by 0/90/180/270 degrees."""
+    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    return img if rotation % 360 == 0 else cv2.rotate(img, codes[rotation % 360])
+
+
+def _quarter_matrix(rotation: int, w: int, h: int) -> np.ndarray:
+    """3x3 map of pixel coordinates for a clockwise quarter rotation of a w x h image."""
+    r = rotation % 360
+    if r == 0:
+        return np.eye(3)
+    if r == 90:  # (x, y) -> (h - 1 - y, x)
+        return np.array([[0, -1, h - 1], [1, 0, 0], [0, 0, 1]], dtype=np.float64)
+    if r == 180:
+        return np.array([[-1, 0, w - 1], [0, -1, h - 1], [0, 0, 1]], dtype=np.float64)
+    return np.array([[0, 1, 0], [-1, 0, w - 1], [0, 0, 1]], dtype=np.float64)  # 270: (x, y) -> (y, w-1-x)
+
+
+def orient(gray: np.ndarray, osd: OsdFn | None = None) -> tuple[np.ndarray, Orientation]:
+    """Return the upright, deskewed page and how it was obtained (a matrix back to the original)."""
+    h, w = gray.shape[:2]
+    rotation = 90 if text_direction_is_vertical(gray) else 0
+    upright = rotate_quarter(gray, rotation)
+    if osd is not None:
+        turn, conf = osd(upright)
+        if conf >= _OSD_MIN_CONFIDENCE and turn % 360:
+            rotation = (rotation + turn) % 360
+            upright = rotate_quarter(gray, rotation)
+    q = _quarter_matrix(rotation, w, h)
+    skew = estimate_skew(upright)
+    uh, uw = upright.shape[:2]
+    if abs(skew) < 0.02:
+        return upright, Orientation(rotation, 0.0, q)
+    m = cv2.getRotationMatrix2D((uw / 2.0, uh / 2.0), -skew, 1.0)
+    straight = cv2.warpAffine(upright, m, (uw, uh), flags=cv2.INTER_LINEAR, borderValue=255)
+    full = np.vstack([m, [0.0, 0.0, 1.0]]) @ q
+    return straight, Orientation(rotation, float(skew), full)
+
+
+def to_original(points: np.ndarray, orientation: Orientation) -> np.ndarray:
+    """Map N x 2 working-image points back to the rasterized page's pixels."""
+    inv = np.linalg.inv(orientation.matrix)
+    pts = np.hstack([points.astype(np.float64), np.ones((len(points), 1))])
+    back = pts @ inv.T
+    return back[:, :2] / back[:, 2:3]

@@ -1,0 +1,263 @@
+"""Stage 3: find ruled tables, their rules, and their cells with row/column spans.
+
+Morphology pulls long horizontal and vertical runs out of the binarised page (healing small breaks),
+each run is fitted as a straight line (so residual skew and mild perspective do not matter), and the
+lines are grouped into tables. The table's atomic grid is every row rule x every column rule; two
+neighbouring slots belong to one merged cell where the rule between them is missing. All lengths
+scale with the page's resolution (`scale` = dpi / 300).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ocr.model import Grid, GridCell, Line
+
+_SEPARATOR_COVERAGE = 0.5  # a rule counts as present between two slots over half its length
+
+
+@dataclass(frozen=True)
+class GridParams:
+    """Lengths in pixels at 300 dpi; multiplied by the page's scale."""
+
+    min_rule: int = 70  # a run shorter than this is ink, not a rule (a CJK glyph is ~44 px at 10.5 pt)
+    heal_gap: int = 45  # breaks in a rule up to this long are bridged
+    line_tol: int = 10  # segments this close across their direction are one rule
+    min_table_w: int = 150
+    min_table_h: int = 60
+    margin: int = 6  # ignore this much next to a crossing rule when measuring a separator
+
+
+def _odd(n: float) -> int:
+    n = max(3, int(round(n)))
+    return n if n % 2 else n + 1
+
+
+def binarize(gray: np.ndarray, scale: float) -> np.ndarray:
+    """Ink = 255. Local mean thresholding copes with uneven light and faint rules."""
+    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
+                                 _odd(41 * scale), 12)
+
+
+def line_masks(binary: np.ndarray, scale: float, p: GridParams = GridParams()) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical rule masks, with breaks of up to `heal_gap` bridged."""
+    masks = []
+    for horizontal in (True, False):
+        def kernel(n: float, horizontal: bool = horizontal) -> np.ndarray:
+            n = max(1, int(round(n)))
+            return cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n))
+        m = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel(3))  # heal salt noise inside a rule
+        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel(p.min_rule * scale))
+        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel(p.heal_gap * scale))
+        masks.append(m)
+    return masks[0], masks[1]
+
+
+@dataclass
+class _Cluster:
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    line: Line
+
+
+def _fit(ts: np.ndarray, ps: np.ndarray) -> tuple[float, float]:
+    if np.ptp(ts) < 2:
+        return float(np.mean(ps)), 0.0
+    b, a = np.polyfit(ts, ps, 1)
+    return float(a), float(b)
+
+
+def _lines(mask: np.ndarray, horizontal: bool, tol: float, min_len: float) -> list[Line]:
+    """Fit each connected run, then join collinear runs into one line per rule."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    segs = []
+    for i in range(1, n):
+        x, y, w, h, _area = stats[i]
+        if (w if horizontal else h) < min_len:
+            continue
+        sub = labels[y:y + h, x:x + w] == i
+        yy, xx = np.nonzero(sub)
+        step = max(1, len(xx) // 4000)
+        xx, yy = xx[::step] + x, yy[::step] + y
+        ts, ps = (xx, yy) if horizontal else (yy, xx)
+        segs.append((ts, ps, float(ts.min()), float(ts.max())))
+    segs.sort(key=lambda s: s[3] - s[2], reverse=True)
+    clusters: list[_Cluster] = []
+    for ts, ps, t0, t1 in segs:
+        mid_t, mid_p = (t0 + t1) / 2.0, float(np.median(ps))
+        for c in clusters:
+            if abs(c.line.at(mid_t) - mid_p) <= tol:
+                c.xs.append(ts)
+                c.ys.append(ps)
+                all_t, all_p = np.concatenate(c.xs), np.concatenate(c.ys)
+                a, b = _fit(all_t, all_p)
+                c.line = Line(a, b, min(c.line.t0, t0), max(c.line.t1, t1))
+                break
+        else:
+            a, b = _fit(ts, ps)
+            clusters.append(_Cluster([ts], [ps], Line(a, b, t0, t1)))
+    return [c.line for c in clusters]
+
+
+def _crossings(line: Line, others: list[Line], tol: float) -> int:
+    """How many perpendicular lines cross `line` (within `tol` of both their extents)."""
+    count = 0
+    for o in others:
+        t = _intersect(line, o)[0]  # position along `line`
+        s = line.at(t)  # position along `o`
+        if line.t0 - tol <= t <= line.t1 + tol and o.t0 - tol <= s <= o.t1 + tol:
+            count += 1
+    return count
+
+
+def _intersect(line: Line, other: Line) -> tuple[float, float]:
+    """Solve p = a1 + b1 t, t = a2 + b2 p (the other is perpendicular): returns (t, p)."""
+    denom = 1.0 - line.b * other.b
+    t = (other.a + other.b * line.a) / (denom if abs(denom) > 1e-9 else 1e-9)
+    return t, line.at(t)
+
+
+def _keep_crossed(hs: list[Line], vs: list[Line], tol: float) -> tuple[list[Line], list[Line]]:
+    """A rule meets at least two rules of the other direction; glyph strokes and underlines do not."""
+    for _ in range(3):
+        nh = [h for h in hs if _crossings(h, vs, tol) >= 2]
+        nv = [v for v in vs if _crossings(v, nh, tol) >= 2]
+        if len(nh) == len(hs) and len(nv) == len(vs):
+            break
+        hs, vs = nh, nv
+    return hs, vs
+
+
+def _coverage(mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, tol: int) -> float:
+    """Share of positions between t_a and t_b where the rule's mask has ink within `tol` of the line."""
+    if t_b - t_a < 2:
+        return 1.0
+    ts = np.arange(int(np.ceil(t_a)), int(np.floor(t_b)) + 1)
+    ps = np.rint(line.at(ts)).astype(int)
+    offs = np.arange(-tol, tol + 1)
+    pp = ps[None, :] + offs[:, None]
+    limit = mask.shape[0] if horizontal else mask.shape[1]
+    tt_limit = mask.shape[1] if horizontal else mask.shape[0]
+    pp = np.clip(pp, 0, limit - 1)
+    tt = np.clip(np.broadcast_to(ts, pp.shape), 0, tt_limit - 1)
+    hits = mask[pp, tt] if horizontal else mask[tt, pp]
+    return float((hits > 0).any(axis=0).mean())
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.ndarray,
+                scale: float, p: GridParams) -> Grid | None:
+    nr, nc = len(hs) - 1, len(vs) - 1
+    if nr < 1 or nc < 1:
+        return None
+    corner = np.zeros((nr + 1, nc + 1, 2))
+    for i, h in enumerate(hs):
+        for j, v in enumerate(vs):
+            x, y = _intersect(h, v)
+            corner[i, j] = (x, y)
+    tol = max(2, int(round(p.line_tol * scale * 0.6)))
+    m = p.margin * scale
+    parent = list(range(nr * nc))
+
+    def union(a: int, b: int) -> None:
+        ra, rb = _find(parent, a), _find(parent, b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    for r in range(nr):
+        for c in range(nc):
+            if c + 1 < nc:  # vertical rule vs[c+1] between (r, c) and (r, c+1), along y
+                ya, yb = corner[r, c + 1, 1] + m, corner[r + 1, c + 1, 1] - m
+                if _coverage(vmask, vs[c + 1], ya, yb, False, tol) < _SEPARATOR_COVERAGE:
+                    union(r * nc + c, r * nc + c + 1)
+            if r + 1 < nr:  # horizontal rule hs[r+1] between (r, c) and (r+1, c), along x
+                xa, xb = corner[r + 1, c, 0] + m, corner[r + 1, c + 1, 0] - m
+                if _coverage(hmask, hs[r + 1], xa, xb, True, tol) < _SEPARATOR_COVERAGE:
+                    union(r * nc + c, (r + 1) * nc + c)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for r in range(nr):
+        for c in range(nc):
+            groups.setdefault(_find(parent, r * nc + c), []).append((r, c))
+    cells = []
+    taken = np.zeros((nr, nc), dtype=bool)
+    for slots in sorted(groups.values(), key=lambda s: (min(s), len(s))):
+        r0, r1 = min(r for r, _ in slots), max(r for r, _ in slots)
+        c0, c1 = min(c for _, c in slots), max(c for _, c in slots)
+        if taken[r0:r1 + 1, c0:c1 + 1].any():
+            # A non-rectangular group (noise made a rule vanish in one slot only): keep its own slots
+            # as single cells rather than overlap a neighbour.
+            for r, c in slots:
+                if not taken[r, c]:
+                    taken[r, c] = True
+                    cells.append(_cell(corner, r, c, r, c))
+            continue
+        taken[r0:r1 + 1, c0:c1 + 1] = True
+        cells.append(_cell(corner, r0, c0, r1, c1))
+    cells.sort(key=lambda g: (g.row, g.col))
+    xs, ys = corner[..., 0], corner[..., 1]
+    bbox = (int(np.floor(xs.min())), int(np.floor(ys.min())), int(np.ceil(xs.max())), int(np.ceil(ys.max())))
+    return Grid(bbox=bbox, rows=hs, cols=vs, cells=cells)
+
+
+def _cell(corner: np.ndarray, r0: int, c0: int, r1: int, c1: int) -> GridCell:
+    pts = np.array([corner[r0, c0], corner[r0, c1 + 1], corner[r1 + 1, c1 + 1], corner[r1 + 1, c0]])
+    return GridCell(row=r0, col=c0, row_span=r1 - r0 + 1, col_span=c1 - c0 + 1, corners=pts)
+
+
+def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridParams()
+                  ) -> tuple[list[Grid], np.ndarray]:
+    """All ruled tables on an upright binarised page (see `binarize`), top to bottom, and their rules' mask."""
+    hmask, vmask = line_masks(binary, scale, p)
+    both = cv2.bitwise_or(hmask, vmask)
+    joined = cv2.dilate(both, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))))
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    tol = p.line_tol * scale
+    grids: list[Grid] = []
+    rule_mask = np.zeros_like(both)
+    for i in range(1, n):
+        x, y, w, h, _ = stats[i]
+        if w < p.min_table_w * scale or h < p.min_table_h * scale:
+            continue
+        pad = int(3 * tol)
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(binary.shape[1], x + w + pad), min(binary.shape[0], y + h + pad)
+        region = _labels[y0:y1, x0:x1] == i
+        hsub = np.where(region, hmask[y0:y1, x0:x1], 0).astype(np.uint8)
+        vsub = np.where(region, vmask[y0:y1, x0:x1], 0).astype(np.uint8)
+        hs = _lines(hsub, True, tol, p.min_rule * scale)
+        vs = _lines(vsub, False, tol, p.min_rule * scale * 0.6)
+        hs, vs = _keep_crossed(hs, vs, 2 * tol)
+        if len(hs) < 2 or len(vs) < 2:
+            continue
+        hs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
+        vs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
+        grid = _build_grid(hs, vs, hsub, vsub, scale, p)
+        if grid is None:
+            continue
+        grids.append(_shift(grid, x0, y0))
+        rule_mask[y0:y1, x0:x1] |= hsub | vsub
+    grids.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
+    return grids, rule_mask
+
+
+def _shift(grid: Grid, dx: int, dy: int) -> Grid:
+    """Move a grid found in a sub-image back to page coordinates."""
+    def hline(ln: Line) -> Line:  # y = a + b x  ->  y + dy = a' + b (x + dx)
+        return Line(ln.a + dy - ln.b * dx, ln.b, ln.t0 + dx, ln.t1 + dx)
+
+    def vline(ln: Line) -> Line:
+        return Line(ln.a + dx - ln.b * dy, ln.b, ln.t0 + dy, ln.t1 + dy)
+
+    cells = [GridCell(c.row, c.col, c.row_span, c.col_span, c.corners + np.array([dx, dy])) for c in grid.cells]
+    x0, y0, x1, y1 = grid.bbox
+    return Grid((x0 + dx, y0 + dy, x1 + dx, y1 + dy), [hline(h) for h in grid.rows],
+                [vline(v) for v in grid.cols], cells)

@@ -1,0 +1,191 @@
+"""The data every stage passes on: pages -> tables -> cells -> records.
+
+In-flight structures (carrying numpy arrays) are dataclasses; what is written to disk is a pydantic
+model, so the JSON Schema in docs/ is generated from the same classes that write the records.
+Every leaf carries its value, its confidence and its box, as in docTR's result tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+BBox = tuple[int, int, int, int]
+"""x0, y0, x1, y1 in pixels of the page as rasterized, origin top-left."""
+
+SCHEMA_VERSION = 1
+
+
+# ---------------------------------------------------------------- in-flight (numpy) structures
+
+
+@dataclass
+class PageImage:
+    """One rasterized page, before any rotation or deskew."""
+
+    number: int  # from 1
+    rgb: np.ndarray  # H x W x 3 uint8; colour kept so a red stamp can be told from black ink
+    dpi: int | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+
+@dataclass
+class Orientation:
+    """How a page was turned upright: `rotation` (clockwise, 0/90/180/270) then `skew` removed."""
+
+    rotation: int
+    skew: float  # degrees, positive = the content is turned counter-clockwise on the page
+    matrix: np.ndarray  # 3x3 homogeneous map from the rasterized page to the upright working image
+
+
+@dataclass
+class Line:
+    """A ruling line fitted as `pos = a + b * t` (t = x for horizontal, y for vertical lines)."""
+
+    a: float
+    b: float
+    t0: float
+    t1: float
+
+    def at(self, t: float) -> float:
+        return self.a + self.b * t
+
+
+@dataclass
+class GridCell:
+    """A cell of a detected grid: its slot, spans and four corners in the working image."""
+
+    row: int
+    col: int
+    row_span: int
+    col_span: int
+    corners: np.ndarray  # 4 x 2 float: top-left, top-right, bottom-right, bottom-left
+
+
+@dataclass
+class Grid:
+    """One ruled table found on a page (in the upright working image)."""
+
+    bbox: BBox
+    rows: list[Line]  # horizontal rules, top to bottom (n_rows + 1)
+    cols: list[Line]  # vertical rules, left to right (n_cols + 1)
+    cells: list[GridCell]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows) - 1
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.cols) - 1
+
+
+@dataclass
+class CellImage:
+    """A cell's cleaned crop, ready for OCR: black text on white, rules removed, padded."""
+
+    image: np.ndarray | None  # None when the cell holds no ink
+    lines: int  # text lines seen in the crop
+    numeric_shape: bool  # glyphs look like digits (narrow, full height), a hint for routing
+    dash: bool = False  # the only ink is one short horizontal bar: a printed "-" (Tesseract misses these)
+
+
+@dataclass
+class Reading:
+    """What an OCR engine read in one crop."""
+
+    text: str
+    confidence: float  # 0..1, from the lowest word confidence
+    mode: Literal["number", "label"]
+
+
+@dataclass
+class PageResult:
+    """Everything a page contributes to its document's record; small, so it crosses processes cheaply."""
+
+    number: int
+    width: int
+    height: int
+    rotation: int = 0
+    skew: float = 0.0
+    error: str | None = None
+    tables: list[Table] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- the record written to disk
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+CellFlag = Literal[
+    "low_confidence", "normalized", "repaired", "suggested", "constraint_failed",
+    "source_inconsistent", "blank", "unreadable", "dash",
+]
+
+
+class Cell(_Strict):
+    """One cell of a table part as read: the leaf of the record."""
+
+    row: int = Field(ge=0)
+    col: int = Field(ge=0)
+    row_span: int = Field(1, ge=1)
+    col_span: int = Field(1, ge=1)
+    bbox: BBox
+    text: str
+    confidence: float = Field(ge=0, le=1)
+    needs_review: bool
+    flags: list[CellFlag] = Field(default_factory=list)
+    kind: Literal["number", "label", "blank"] = Field(
+        description="how the cell was read: digits engine, label engine, or no ink at all")
+    read_by: Literal["tesseract", "text_layer", "none"] = "tesseract"
+
+
+class Table(_Strict):
+    """One printed table, or one page's part of a table split across pages."""
+
+    page: int = Field(ge=1)
+    bbox: BBox
+    template_table: str | None = None
+    continued_from: int | None = Field(None, ge=0, description="index in `tables` of the part this continues")
+    n_rows: int = Field(ge=1)
+    n_cols: int = Field(ge=1)
+    cells: list[Cell]
+
+
+class PageInfo(_Strict):
+    page: int = Field(ge=1)
+    rotation: int = Field(description="clockwise degrees (0/90/180/270) applied to turn the page upright")
+    skew: float = Field(description="degrees the content was turned counter-clockwise, removed before grid detection")
+    error: str | None = None
+
+
+class Producer(_Strict):
+    reportscan: str
+    tesseract: str
+    traineddata: dict[str, str] = Field(description="sha256 of each traineddata file used")
+    config: str = Field(description="hash of the settings that change results")
+
+
+class Record(_Strict):
+    """One input document, as written to `<out>/<stem>.json`."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    producer: Producer
+    source: str
+    sha256: str
+    pages: int = Field(ge=1)
+    dpi: int | None
+    template: str | None = None
+    page_info: list[PageInfo]
+    tables: list[Table]
+    fields: dict[str, dict] = Field(default_factory=dict)
+    unmapped: list[dict] = Field(default_factory=list)

@@ -1,0 +1,87 @@
+"""The stages chained for one page: the unit of work a flow task runs.
+
+A page task renders its own page from the file (so no image crosses process boundaries) and returns
+a small PageResult. Nothing here knows about Prefect.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ocr.cells import crop_cell
+from ocr.config import Config
+from ocr.deskew import orient, to_original
+from ocr.errors import PageError
+from ocr.grid import binarize, detect_tables
+from ocr.model import BBox, Cell, PageImage, PageResult, Table
+from ocr.rasterize import DocumentInfo, ink, probe, render_page
+from ocr.recognize import engine_for, read_cell
+from ocr.records import build_record, needs_review
+
+_A4_SHORT_INCHES = 8.27
+
+
+def effective_dpi(page: PageImage) -> float:
+    """The page's dpi, or a guess from its size (most reports are A4) when the file declares none."""
+    if page.dpi:
+        return float(page.dpi)
+    return min(page.size) / _A4_SHORT_INCHES
+
+
+def _bbox(points: np.ndarray, size: tuple[int, int]) -> BBox:
+    w, h = size
+    x0, y0 = np.floor(points.min(axis=0))
+    x1, y1 = np.ceil(points.max(axis=0))
+    return (int(max(0, x0)), int(max(0, y0)), int(min(w, x1)), int(min(h, y1)))
+
+
+def analyse_page(page: PageImage, cfg: Config) -> PageResult:
+    """Orient, find tables, read every cell of one rasterized page."""
+    start = time.perf_counter()
+    w, h = page.size
+    engine = engine_for(cfg)
+    upright, orientation = orient(ink(page.rgb), engine.osd if cfg.detect_orientation else None)
+    scale = effective_dpi(page) / 300.0
+    binary = binarize(upright, scale)
+    grids, rules = detect_tables(binary, scale)
+    tables = []
+    for grid in grids:
+        cells = []
+        for gc in grid.cells:
+            reading = read_cell(crop_cell(binary, rules, gc, scale), engine)
+            review, flags = needs_review(reading.kind, reading.confidence, reading.flags, cfg)
+            cells.append(Cell(
+                row=gc.row, col=gc.col, row_span=gc.row_span, col_span=gc.col_span,
+                bbox=_bbox(to_original(gc.corners, orientation), (w, h)),
+                text=reading.text, confidence=round(reading.confidence, 4), needs_review=review, flags=flags,
+                kind=reading.kind, read_by="none" if reading.kind == "blank" else "tesseract",
+            ))
+        corners = np.array([[grid.bbox[0], grid.bbox[1]], [grid.bbox[2], grid.bbox[1]],
+                            [grid.bbox[2], grid.bbox[3]], [grid.bbox[0], grid.bbox[3]]], dtype=np.float64)
+        tables.append(Table(page=page.number, bbox=_bbox(to_original(corners, orientation), (w, h)),
+                            n_rows=grid.n_rows, n_cols=grid.n_cols, cells=cells))
+    return PageResult(number=page.number, width=w, height=h, rotation=orientation.rotation,
+                      skew=round(orientation.skew, 3), tables=tables, seconds=time.perf_counter() - start)
+
+
+def process_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
+    """Render and analyse one page; a bad page becomes a PageResult with its error, not an exception."""
+    w, h = info.page_sizes[number - 1]
+    try:
+        page = render_page(info, number, cfg)
+    except PageError as exc:
+        return PageResult(number=number, width=w, height=h, error=str(exc))
+    return analyse_page(page, cfg)
+
+
+def process_document(path: str, cfg: Config) -> tuple[DocumentInfo, list[PageResult]]:
+    """Sequential reference path (no Prefect): used by tests and benchmarks of the stages themselves."""
+    from pathlib import Path
+
+    info = probe(Path(path), cfg)
+    return info, [process_page(info, n, cfg) for n in range(1, info.pages + 1)]
+
+
+__all__ = ["analyse_page", "build_record", "process_document", "process_page"]

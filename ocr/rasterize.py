@@ -1,0 +1,194 @@
+"""Stage 1: turn an input file into pages, one at a time, refusing bad input before allocating.
+
+PDFs go through poppler (pdfinfo to validate and size every page, pdftoppm via pdf2image to render
+one page per call, so a 300-page PDF is never all in memory); images through Pillow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+from pdf2image import convert_from_path
+
+from ocr.config import Config
+from ocr.errors import InputError, PageError
+from ocr.model import PageImage
+
+SUPPORTED_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+_IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}
+_PAGE_SIZE = re.compile(r"^Page\s+(\d+)\s+size:\s+([\d.]+)\s+x\s+([\d.]+)\s+pts", re.M)
+_PDFINFO_TIMEOUT = 120
+_CHROMA_IS_PAPER = 60
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What probing learned about a file: enough to plan page tasks without rendering anything."""
+
+    path: Path
+    kind: Literal["pdf", "image"]
+    sha256: str
+    pages: int
+    dpi: int | None  # the render dpi for PDFs; what the file declares for images (None if nothing)
+    page_sizes: tuple[tuple[int, int], ...]  # pixels each page will have once rasterized
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def probe(path: Path, cfg: Config) -> DocumentInfo:
+    """Validate a file and size its pages; raises InputError with a one-line reason."""
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if not path.is_file():
+        raise InputError(path, "not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(path, "empty file")
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+    if b"%PDF-" in head:
+        return _probe_pdf(path, cfg)
+    return _probe_image(path, cfg)
+
+
+def _probe_pdf(path: Path, cfg: Config) -> DocumentInfo:
+    try:
+        proc = subprocess.run(
+            ["pdfinfo", "-f", "1", "-l", "1000000", str(path)],
+            capture_output=True, text=True, errors="replace", timeout=_PDFINFO_TIMEOUT, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InputError(path, "PDF could not be read: pdfinfo timed out") from exc
+    err = proc.stderr.strip()
+    if proc.returncode != 0:
+        if "password" in err.lower():
+            raise InputError(path, "PDF is encrypted with a user password")
+        first = err.splitlines()[-1] if err else f"pdfinfo exit {proc.returncode}"
+        raise InputError(path, f"not a readable PDF ({first})")
+    m = re.search(r"^Pages:\s+(\d+)", proc.stdout, re.M)
+    pages = int(m.group(1)) if m else 0
+    if pages == 0:
+        raise InputError(path, "PDF has no pages")
+    scale = cfg.dpi / 72.0
+    sizes = {int(n): (round(float(w) * scale), round(float(h) * scale)) for n, w, h in _PAGE_SIZE.findall(proc.stdout)}
+    if len(sizes) != pages:
+        raise InputError(path, f"not a readable PDF (page sizes for {len(sizes)} of {pages} pages)")
+    return DocumentInfo(path, "pdf", sha256_of(path), pages, cfg.dpi, tuple(sizes[i] for i in range(1, pages + 1)))
+
+
+def _probe_image(path: Path, cfg: Config) -> DocumentInfo:
+    limit = _pixel_limit(cfg)
+    try:
+        with Image.open(path) as im:
+            if im.format not in _IMAGE_FORMATS:
+                raise InputError(path, f"unsupported image format {im.format}")
+            frames = getattr(im, "n_frames", 1)
+            sizes = []
+            for frame in ImageSequence.Iterator(im):
+                w, h = frame.size
+                if w * h > limit:
+                    raise InputError(path, f"image is {w}x{h} px, over the {cfg.max_megapixels:g} megapixel limit")
+                sizes.append((w, h))
+            dpi = _declared_dpi(im)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(path, f"image refused as a decompression bomb ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(path, "not a PDF or a supported image (PNG, JPEG, TIFF)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(path, f"corrupt image ({exc})") from exc
+    if frames == 0 or not sizes:
+        raise InputError(path, "image has no frames")
+    return DocumentInfo(path, "image", sha256_of(path), len(sizes), dpi, tuple(sizes))
+
+
+def _declared_dpi(im: Image.Image) -> int | None:
+    dpi = im.info.get("dpi")
+    if not dpi:
+        return None
+    try:
+        value = round(float(dpi[0]))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if value > 1 else None
+
+
+def _pixel_limit(cfg: Config) -> int:
+    return int(cfg.max_megapixels * 1_000_000)
+
+
+def render_page(info: DocumentInfo, number: int, cfg: Config) -> PageImage:
+    """Rasterize one page (from 1); raises PageError for a page that cannot be rendered."""
+    w, h = info.page_sizes[number - 1]
+    if w * h > _pixel_limit(cfg):
+        raise PageError(
+            f"page {number} would be {w}x{h} px at {cfg.dpi} dpi, over the {cfg.max_megapixels:g} megapixel limit")
+    if info.kind == "pdf":
+        return _render_pdf_page(info, number, cfg)
+    return _render_image_page(info, number)
+
+
+def _render_pdf_page(info: DocumentInfo, number: int, cfg: Config) -> PageImage:
+    try:
+        images = convert_from_path(
+            str(info.path), dpi=cfg.dpi, first_page=number, last_page=number, fmt="ppm", thread_count=1,
+        )
+    except Exception as exc:  # pdf2image raises several unrelated types for poppler failures
+        raise PageError(f"page {number} could not be rendered ({type(exc).__name__}: {exc})") from exc
+    if not images:
+        raise PageError(f"page {number} could not be rendered (poppler returned no image)")
+    with images[0] as im:
+        rgb = np.asarray(im.convert("RGB"))
+    if rgb.size == 0 or rgb.shape[0] < 8 or rgb.shape[1] < 8:
+        raise PageError(f"page {number} rendered empty")
+    return PageImage(number, rgb, cfg.dpi)
+
+
+def _render_image_page(info: DocumentInfo, number: int) -> PageImage:
+    try:
+        with Image.open(info.path) as im:
+            im.seek(number - 1)
+            im.load()
+            rgb = np.asarray(_to_rgb(im))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise PageError(f"page {number} could not be decoded ({exc})") from exc
+    return PageImage(number, rgb, info.dpi)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        base = Image.new("RGB", im.size, (255, 255, 255))
+        base.paste(im.convert("RGBA"), mask=im.convert("RGBA").getchannel("A"))
+        return base
+    if im.mode in ("I;16", "I;16B", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        span = arr.max() - arr.min() or 1.0
+        return Image.fromarray(((arr - arr.min()) * 255.0 / span).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
+
+
+def ink(rgb: np.ndarray) -> np.ndarray:
+    """Grayscale in which coloured marks (red stamps, blue pen) become paper and black ink stays dark.
+
+    The max channel already lightens red; pixels with strong chroma are set to white outright, while
+    black text printed under a stamp stays black (it has no chroma).
+    """
+    if rgb.ndim == 2:
+        return rgb
+    hi = rgb.max(axis=2)
+    chroma = hi - rgb.min(axis=2)
+    return np.where(chroma > _CHROMA_IS_PAPER, np.uint8(255), hi).astype(np.uint8)

@@ -1,0 +1,233 @@
+"""Stage 5: read cleaned cell crops with Tesseract, one engine kept open per worker process.
+
+Starting the tesseract binary per cell (pytesseract) costs ~250 ms; an engine kept open through
+tesserocr reads a number in a few ms. Numbers are read with `eng`, one text line and a digit
+whitelist; labels with `chi_sim` as a block. The confidence is the lowest word confidence, the
+signal that best separates right from wrong readings. pytesseract stays as a fallback backend that
+must read the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+from PIL import Image
+
+from ocr.config import Config
+from ocr.errors import DependencyError
+from ocr.model import CellImage, Reading
+
+Mode = Literal["number", "label"]
+DIGIT_WHITELIST = "0123456789.,-"
+_DASH_CONFIDENCE = 0.95  # judged from shape alone: one solid bar, nothing else in the cell
+_NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+_CJK = r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]"
+_CJK_GAP = re.compile(rf"(?<={_CJK})\s+|\s+(?={_CJK})")
+
+
+def clean_text(text: str, mode: Mode) -> str:
+    """Tesseract's text as printed: no spaces around CJK characters, none at all inside numbers."""
+    text = text.strip()
+    if mode == "number":
+        return re.sub(r"\s+", "", text)
+    text = _CJK_GAP.sub("", text)
+    return re.sub(r"\s+", " ", text)
+
+
+def is_number(text: str) -> bool:
+    return bool(_NUMBER.match(text))
+
+
+class Engine(Protocol):
+    def read(self, image: np.ndarray, mode: Mode) -> Reading: ...
+
+    def osd(self, gray: np.ndarray) -> tuple[int, float]: ...
+
+
+def tessdata_dir() -> Path:
+    """Where the system Tesseract keeps its traineddata (TESSDATA_PREFIX wins, as in Tesseract)."""
+    env = os.environ.get("TESSDATA_PREFIX")
+    candidates = [Path(env)] if env else []
+    candidates += [Path("/usr/share/tesseract-ocr/5/tessdata"), Path("/usr/share/tesseract-ocr/4.00/tessdata"),
+                   Path("/usr/share/tessdata"), Path("/usr/local/share/tessdata")]
+    for c in candidates:
+        if (c / "eng.traineddata").exists() or (c / "chi_sim.traineddata").exists():
+            return c
+    return candidates[0] if candidates else Path("/usr/share/tesseract-ocr/5/tessdata")
+
+
+def check_dependencies(cfg: Config) -> None:
+    """Fail early, with what to install, when Tesseract, a language or poppler is missing."""
+    apt = "apt-get install tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd poppler-utils"
+    for tool, pkg in (("pdfinfo", "poppler-utils"), ("pdftoppm", "poppler-utils")):
+        if shutil.which(tool) is None:
+            raise DependencyError(f"{tool} not found: install {pkg} ({apt})")
+    if cfg.backend == "pytesseract" and shutil.which("tesseract") is None:
+        raise DependencyError(f"tesseract not found: install tesseract-ocr ({apt})")
+    if cfg.backend == "tesserocr":
+        try:
+            import tesserocr  # noqa: F401
+        except ImportError as exc:
+            raise DependencyError(f"tesserocr cannot be imported ({exc}): reinstall reportscan (scripts/setup)") from exc
+    tessdata = tessdata_dir()
+    langs = {cfg.label_lang, cfg.number_lang} | ({"osd"} if cfg.detect_orientation else set())
+    for lang in sorted(langs):
+        if not (tessdata / f"{lang}.traineddata").exists():
+            pkg = "tesseract-ocr-" + lang.replace("_", "-")
+            raise DependencyError(f"Tesseract language '{lang}' not found in {tessdata}: install {pkg} ({apt})")
+
+
+@cache
+def traineddata_sha256(lang: str) -> str:
+    path = tessdata_dir() / f"{lang}.traineddata"
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@cache
+def tesseract_version() -> str:
+    try:
+        import tesserocr
+
+        first = tesserocr.tesseract_version().split()[1]
+    except (ImportError, IndexError):
+        out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, check=False).stdout
+        first = out.split()[1] if out.split() else "unknown"
+    return first
+
+
+# ------------------------------------------------------------------ tesserocr (the default)
+
+
+class TesserocrEngine:
+    """Three tesserocr APIs (numbers, labels, orientation), created once and reused for every cell."""
+
+    def __init__(self, cfg: Config) -> None:
+        from tesserocr import OEM, PSM, PyTessBaseAPI
+
+        path = str(tessdata_dir())
+        self._number = PyTessBaseAPI(path=path, lang=cfg.number_lang, psm=PSM.SINGLE_LINE, oem=OEM.LSTM_ONLY)
+        self._number.SetVariable("tessedit_char_whitelist", DIGIT_WHITELIST)
+        self._label = PyTessBaseAPI(path=path, lang=cfg.label_lang, psm=PSM.SINGLE_BLOCK, oem=OEM.LSTM_ONLY)
+        self._osd = (PyTessBaseAPI(path=path, lang="osd", psm=PSM.OSD_ONLY)
+                     if cfg.detect_orientation else None)
+
+    def read(self, image: np.ndarray, mode: Mode) -> Reading:
+        api = self._number if mode == "number" else self._label
+        api.SetImage(Image.fromarray(image))
+        text = clean_text(api.GetUTF8Text(), mode)
+        confs = [c for c in api.AllWordConfidences() if c >= 0]
+        conf = min(confs) / 100.0 if confs and text else 0.0
+        return Reading(text, conf, mode)
+
+    def osd(self, gray: np.ndarray) -> tuple[int, float]:
+        if self._osd is None:
+            return 0, 0.0
+        self._osd.SetImage(Image.fromarray(_osd_image(gray)))
+        res = self._osd.DetectOrientationScript()
+        if not res:
+            return 0, 0.0
+        # orient_deg is how far the image was turned clockwise; undo it.
+        return (360 - int(res["orient_deg"])) % 360, float(res["orient_conf"])
+
+
+# ------------------------------------------------------------------ pytesseract (fallback)
+
+
+class PytesseractEngine:
+    """Runs the tesseract binary per call: slow (~250 ms), but needs no compiled binding."""
+
+    def __init__(self, cfg: Config) -> None:
+        import pytesseract
+
+        self._pt = pytesseract
+        self._cfg = cfg
+        self._tessdata = str(tessdata_dir())
+
+    def read(self, image: np.ndarray, mode: Mode) -> Reading:
+        if mode == "number":
+            lang, config = self._cfg.number_lang, f"--psm 7 --oem 1 -c tessedit_char_whitelist={DIGIT_WHITELIST}"
+        else:
+            lang, config = self._cfg.label_lang, "--psm 6 --oem 1"
+        config = f'--tessdata-dir "{self._tessdata}" {config}'
+        data = self._pt.image_to_data(Image.fromarray(image), lang=lang, config=config,
+                                      output_type=self._pt.Output.DICT)
+        lines: dict[tuple[int, int, int], list[str]] = {}
+        confs = []
+        for i, word in enumerate(data["text"]):
+            conf = float(data["conf"][i])
+            if conf < 0 or not word.strip():
+                continue
+            lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(word)
+            confs.append(conf)
+        text = clean_text("\n".join(" ".join(ws) for ws in lines.values()), mode)
+        return Reading(text, min(confs) / 100.0 if confs and text else 0.0, mode)
+
+    def osd(self, gray: np.ndarray) -> tuple[int, float]:
+        try:
+            res = self._pt.image_to_osd(Image.fromarray(_osd_image(gray)), output_type=self._pt.Output.DICT,
+                                        config=f'--tessdata-dir "{self._tessdata}"')
+        except self._pt.TesseractError:
+            return 0, 0.0
+        return int(res.get("rotate", 0)) % 360, float(res.get("orientation_conf", 0.0))
+
+
+def _osd_image(gray: np.ndarray) -> np.ndarray:
+    """OSD needs text at a readable size, not 300 dpi detail: halve big pages to save time."""
+    import cv2
+
+    if gray.shape[1] > 1800:
+        gray = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    return gray
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def engine_for(cfg: Config) -> Engine:
+    """The worker process's engine for these settings: created on first use, then kept open."""
+    key = cfg.model_dump_json(include={"backend", "label_lang", "number_lang", "detect_orientation"})
+    eng = _ENGINES.get(key)
+    if eng is None:
+        eng = TesserocrEngine(cfg) if cfg.backend == "tesserocr" else PytesseractEngine(cfg)
+        _ENGINES[key] = eng
+    return eng
+
+
+@dataclass
+class CellReading:
+    text: str
+    confidence: float
+    kind: Literal["number", "label", "blank"]
+    flags: list[str]
+
+
+def read_cell(crop: CellImage, engine: Engine) -> CellReading:
+    """Route a crop to the digit or the label reader and say how sure the reading is."""
+    if crop.dash:
+        return CellReading("-", _DASH_CONFIDENCE, "number", ["dash"])
+    if crop.image is None:
+        return CellReading("", 1.0, "blank", ["blank"])
+    number = engine.read(crop.image, "number") if crop.lines == 1 else None
+    numeric = number is not None and (is_number(number.text) or number.text == "-")
+    if number is not None and numeric and crop.numeric_shape:
+        return CellReading(number.text, number.confidence, "number", ["dash"] if number.text == "-" else [])
+    label = engine.read(crop.image, "label")
+    if number is not None and numeric and unicodedata.normalize("NFKC", label.text) == number.text:
+        # Glyphs did not look like digits (touching, blurred), but both readers agree they are.
+        return CellReading(number.text, min(number.confidence, label.confidence), "number", [])
+    flags = [] if label.text else ["unreadable"]
+    return CellReading(label.text, label.confidence, "label", flags)

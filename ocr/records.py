@@ -1,0 +1,98 @@
+"""Stage 6: assemble a document's pages into its record and write it atomically.
+
+A record is written to a temp file in the output folder and renamed into place, so a reader (or a
+crash) never sees half a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocr import __version__
+from ocr.config import Config
+from ocr.model import PageInfo, PageResult, Producer, Record, Table
+from ocr.rasterize import DocumentInfo
+from ocr.recognize import tessdata_dir, tesseract_version, traineddata_sha256
+
+_CONTINUE_BOTTOM = 0.80  # a part ending below this share of its page may continue on the next one
+_CONTINUE_TOP = 0.25  # ... when the next page's first table starts above this share
+
+
+def needs_review(kind: str, confidence: float, flags: Sequence[str], cfg: Config) -> tuple[bool, list[str]]:
+    """The one decision operators act on, from the calibrated thresholds; returns it and the flags."""
+    out = list(flags)
+    if kind == "blank":
+        return False, out
+    if "unreadable" in out:
+        return True, out
+    limit = cfg.review_threshold_number if kind == "number" else cfg.review_threshold_label
+    if confidence < limit:
+        out.append("low_confidence")
+        return True, out
+    return False, out
+
+
+def producer(cfg: Config) -> Producer:
+    langs = sorted({cfg.label_lang, cfg.number_lang} | ({"osd"} if cfg.detect_orientation else set()))
+    data = {lang: traineddata_sha256(lang) for lang in langs if (tessdata_dir() / f"{lang}.traineddata").exists()}
+    return Producer(reportscan=__version__, tesseract=tesseract_version(), traineddata=data, config=cfg.digest())
+
+
+def link_continuations(tables: list[Table], heights: dict[int, int]) -> None:
+    """Mark a page's first table as the continuation of the previous page's last one when it looks so."""
+    by_page: dict[int, list[int]] = {}
+    for i, t in enumerate(tables):
+        by_page.setdefault(t.page, []).append(i)
+    for page, idxs in by_page.items():
+        prev = by_page.get(page - 1)
+        if not prev:
+            continue
+        last, first = tables[prev[-1]], tables[idxs[0]]
+        if (last.bbox[3] >= _CONTINUE_BOTTOM * heights[page - 1] and first.bbox[1] <= _CONTINUE_TOP * heights[page]
+                and last.n_cols == first.n_cols):
+            first.continued_from = prev[-1]
+
+
+def build_record(info: DocumentInfo, pages: Sequence[PageResult], cfg: Config) -> Record:
+    pages = sorted(pages, key=lambda p: p.number)
+    tables: list[Table] = [t for p in pages for t in p.tables]
+    link_continuations(tables, {p.number: p.height for p in pages})
+    return Record(
+        producer=producer(cfg), source=info.path.name, sha256=info.sha256, pages=info.pages, dpi=info.dpi,
+        page_info=[PageInfo(page=p.number, rotation=p.rotation, skew=p.skew, error=p.error) for p in pages],
+        tables=tables,
+    )
+
+
+def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:
+    """`<stem>.json`, or `<stem>-<sha8>.json` for every input whose stem another input shares."""
+    stems = Counter(i.path.stem for i in infos)
+    names: dict[Path, str] = {}
+    for i in infos:
+        names[i.path] = f"{i.path.stem}-{i.sha256[:8]}.json" if stems[i.path.stem] > 1 else f"{i.path.stem}.json"
+    return names
+
+
+def write_json_atomic(data: object, path: Path) -> None:
+    """Write JSON beside its final name, fsync, then rename: readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(record: Record, path: Path) -> None:
+    write_json_atomic(record.model_dump(mode="json"), path)

@@ -1,0 +1,123 @@
+"""Small generated table images for the per-stage unit tests (truth comes from here, not the pipeline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FONT = Path("/usr/share/fonts/truetype/arphic/uming.ttc")
+
+
+@cache
+def font(size: int) -> ImageFont.FreeTypeFont:
+    if not FONT.exists():
+        raise RuntimeError(f"{FONT} missing: install fonts-arphic-uming (scripts/setup does)")
+    return ImageFont.truetype(str(FONT), size)
+
+
+@dataclass
+class SynthCell:
+    row: int
+    col: int
+    row_span: int
+    col_span: int
+    text: str
+    bbox: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+@dataclass
+class SynthTable:
+    col_widths: list[int]
+    row_heights: list[int]
+    cells: list[SynthCell]
+    origin: tuple[int, int] = (100, 100)
+    rule: int = 3
+    open_top: bool = False
+    gaps: list[tuple[int, int, int, int]] = field(default_factory=list)  # white boxes drawn over rules
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_heights)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.col_widths)
+
+
+def draw(tables: list[SynthTable], size: tuple[int, int] = (1600, 1200), text_px: int = 40) -> np.ndarray:
+    """White RGB page with the tables ruled and filled; fills each cell's bbox in place."""
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    for t in tables:
+        ox, oy = t.origin
+        xs = np.concatenate([[0], np.cumsum(t.col_widths)]) + ox
+        ys = np.concatenate([[0], np.cumsum(t.row_heights)]) + oy
+        covered: dict[tuple[int, int], SynthCell] = {}
+        for c in t.cells:
+            for r in range(c.row, c.row + c.row_span):
+                for k in range(c.col, c.col + c.col_span):
+                    covered[(r, k)] = c
+        # horizontal rule segments between rows, skipped inside merged cells
+        for r in range(t.n_rows + 1):
+            if r == 0 and t.open_top:
+                continue
+            for k in range(t.n_cols):
+                above, below = covered.get((r - 1, k)), covered.get((r, k))
+                if above is not None and above is below:
+                    continue
+                d.rectangle([xs[k], ys[r] - t.rule // 2, xs[k + 1], ys[r] + t.rule // 2], fill="black")
+        for k in range(t.n_cols + 1):
+            for r in range(t.n_rows):
+                left, right = covered.get((r, k - 1)), covered.get((r, k))
+                if left is not None and left is right:
+                    continue
+                y0 = ys[r] if not (r == 0 and t.open_top) else ys[r] + 2
+                d.rectangle([xs[k] - t.rule // 2, y0, xs[k] + t.rule // 2, ys[r + 1]], fill="black")
+        for c in t.cells:
+            x0, x1 = xs[c.col], xs[c.col + c.col_span]
+            y0, y1 = ys[c.row], ys[c.row + c.row_span]
+            c.bbox = (int(x0), int(y0), int(x1), int(y1))
+            if c.text == "-":  # the font's hyphen is a 1-px hairline; printed dashes are bolder
+                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+                d.rectangle([cx - 12, cy - 2, cx + 12, cy + 2], fill="black")
+            elif c.text:
+                f = font(text_px)
+                tw = d.textlength(c.text, font=f)
+                d.text(((x0 + x1 - tw) / 2, (y0 + y1 - text_px) / 2), c.text, fill="black", font=f)
+        for g in t.gaps:
+            d.rectangle(g, fill="white")
+    return np.asarray(img).copy()
+
+
+def simple_table(origin: tuple[int, int] = (100, 100), open_top: bool = False) -> SynthTable:
+    """4 x 4 with a header spanning two columns and a label spanning two rows."""
+    cells = [
+        SynthCell(0, 0, 2, 1, "项目"), SynthCell(0, 1, 1, 2, "申请人情况"), SynthCell(0, 3, 2, 1, "总计"),
+        SynthCell(1, 1, 1, 1, "自然人"), SynthCell(1, 2, 1, 1, "法人"),
+        SynthCell(2, 0, 1, 1, "本年新收"), SynthCell(2, 1, 1, 1, "12"), SynthCell(2, 2, 1, 1, "3"),
+        SynthCell(2, 3, 1, 1, "15"),
+        SynthCell(3, 0, 1, 1, "上年结转"), SynthCell(3, 1, 1, 1, "0"), SynthCell(3, 2, 1, 1, ""),
+        SynthCell(3, 3, 1, 1, "-"),
+    ]
+    return SynthTable([320, 220, 220, 220], [90, 90, 90, 90], cells, origin=origin, open_top=open_top)
+
+
+def rotate(img: np.ndarray, degrees: float) -> np.ndarray:
+    """Turn the content counter-clockwise by `degrees` (OpenCV's sign), white border."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+
+
+def add_stamp(img: np.ndarray, center: tuple[int, int], radius: int) -> np.ndarray:
+    """A red seal ring multiplied over the page, crossing rules."""
+    out = img.copy()
+    overlay = np.full_like(out, 255)
+    cv2.circle(overlay, center, radius, (215, 40, 40), thickness=max(6, radius // 12))
+    cv2.circle(overlay, center, radius // 3, (215, 40, 40), thickness=-1)
+    return (out.astype(np.uint16) * overlay // 255).astype(np.uint8)
