@@ -7,6 +7,7 @@ one page per call, so a 300-page PDF is never all in memory); images through Pil
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import subprocess
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ def _probe_pdf(path: Path, cfg: Config) -> DocumentInfo:
     if pages == 0:
         raise InputError(path, "PDF has no pages")
     scale = cfg.dpi / 72.0
-    sizes = {int(n): (round(float(w) * scale), round(float(h) * scale)) for n, w, h in _PAGE_SIZE.findall(proc.stdout)}
+    sizes = {int(n): (math.ceil(float(w) * scale), math.ceil(float(h) * scale)) for n, w, h in _PAGE_SIZE.findall(proc.stdout)}
     if len(sizes) != pages:
         raise InputError(path, f"not a readable PDF (page sizes for {len(sizes)} of {pages} pages)")
     return DocumentInfo(path, "pdf", sha256_of(path), pages, cfg.dpi, tuple(sizes[i] for i in range(1, pages + 1)))
@@ -101,6 +102,7 @@ def _probe_image(path: Path, cfg: Config) -> DocumentInfo:
                 w, h = frame.size
                 if w * h > limit:
                     raise InputError(path, f"image is {w}x{h} px, over the {cfg.max_megapixels:g} megapixel limit")
+                frame.load()  # decode once now: a truncated image is refused, not half-read later
                 sizes.append((w, h))
             dpi = _declared_dpi(im)
     except InputError:
@@ -109,8 +111,8 @@ def _probe_image(path: Path, cfg: Config) -> DocumentInfo:
         raise InputError(path, f"image refused as a decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise InputError(path, "not a PDF or a supported image (PNG, JPEG, TIFF)") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(path, f"corrupt image ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(path, f"corrupt or truncated image ({exc})") from exc
     if frames == 0 or not sizes:
         raise InputError(path, "image has no frames")
     return DocumentInfo(path, "image", sha256_of(path), len(sizes), dpi, tuple(sizes))

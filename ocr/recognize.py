@@ -57,13 +57,14 @@ class Engine(Protocol):
 def tessdata_dir() -> Path:
     """Where the system Tesseract keeps its traineddata (TESSDATA_PREFIX wins, as in Tesseract)."""
     env = os.environ.get("TESSDATA_PREFIX")
-    candidates = [Path(env)] if env else []
-    candidates += [Path("/usr/share/tesseract-ocr/5/tessdata"), Path("/usr/share/tesseract-ocr/4.00/tessdata"),
+    if env:
+        return Path(env)
+    candidates = [Path("/usr/share/tesseract-ocr/5/tessdata"), Path("/usr/share/tesseract-ocr/4.00/tessdata"),
                    Path("/usr/share/tessdata"), Path("/usr/local/share/tessdata")]
     for c in candidates:
         if (c / "eng.traineddata").exists() or (c / "chi_sim.traineddata").exists():
             return c
-    return candidates[0] if candidates else Path("/usr/share/tesseract-ocr/5/tessdata")
+    return candidates[0]
 
 
 def check_dependencies(cfg: Config) -> None:

@@ -1,0 +1,135 @@
+"""The command line as a user runs it: exit codes, one line per bad file, nothing half-written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pikepdf
+import pytest
+from PIL import Image
+from synth import draw, simple_table
+from test_rasterize import make_pdf
+
+from ocr.schema import record_schema
+
+REPORTSCAN = [sys.executable, "-m", "flows.cli"]
+
+
+def run(*args, env=None, cwd=None):
+    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(env or {})}
+    return subprocess.run([*REPORTSCAN, *map(str, args)], capture_output=True, text=True, env=full_env,
+                          cwd=cwd, timeout=600, check=False)
+
+
+def test_usage_errors_exit_2():
+    assert run().returncode == 2
+    assert run("ingest", "--out", "x").returncode == 2  # no path
+    assert run("ingest", "x", "--out", "y", "--bogus").returncode == 2
+    r = run("ingest", "x", "--out", "y", "--workers", "0")
+    assert r.returncode == 2 and "workers" in r.stderr
+
+
+def test_missing_paths_and_empty_folders_exit_1(tmp_path):
+    r = run("ingest", tmp_path / "nope.pdf", "--out", tmp_path / "out")
+    assert r.returncode == 1 and "nope.pdf: no such file or folder" in r.stderr
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("not an input")
+    r = run("ingest", tmp_path / "empty", "--out", tmp_path / "out")
+    assert r.returncode == 1 and "folder holds no" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_dependency_exits_3_saying_what_to_install(tmp_path):
+    png = tmp_path / "a.png"
+    Image.new("RGB", (10, 10), "white").save(png)
+    r = run("ingest", png, "--out", tmp_path / "out", env={"TESSDATA_PREFIX": str(tmp_path)})
+    assert r.returncode == 3 and "tesseract-ocr-chi-sim" in r.stderr
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(sys.executable, bin_dir / "python")
+    r = run("ingest", png, "--out", tmp_path / "out", env={"PATH": str(bin_dir)})
+    assert r.returncode == 3 and "poppler-utils" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """One run over good and bad files together (each run starts Prefect's ephemeral server)."""
+    d = tmp_path_factory.mktemp("batch")
+    inp = d / "in"
+    (inp / "a").mkdir(parents=True)
+    (inp / "b").mkdir()
+    page = Image.fromarray(draw([simple_table()]))
+    page.save(inp / "a" / "table.png", dpi=(300, 300))
+    page.save(inp / "b" / "table.png", dpi=(300, 300))  # same stem, other content below
+    Image.fromarray(draw([simple_table(origin=(200, 150))])).save(inp / "b" / "table.png", dpi=(300, 300))
+    (inp / "empty.pdf").write_bytes(b"")
+    (inp / "notes.PDF").write_text("this is not a pdf\n")
+    buf = io.BytesIO()
+    page.save(buf, "JPEG")
+    (inp / "cut.jpg").write_bytes(buf.getvalue()[:5000])
+    src = make_pdf(d / "src.pdf", pages=1)
+    with pikepdf.open(src) as pdf:
+        pdf.save(inp / "locked.pdf", encryption=pikepdf.Encryption(user="u", owner="o"))
+    pikepdf.new().save(inp / "zero.pdf")
+    Image.new("1", (12000, 12000)).save(inp / "bomb.png")
+    make_pdf(inp / "huge.pdf", pages=2, size=(14400, 14400))
+    out = d / "out"
+    r = run("ingest", inp, "--out", out, "--workers", "2")
+    return inp, out, r
+
+
+def test_batch_with_bad_files(batch):
+    inp, out, r = batch
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    for name, reason in [("empty.pdf", "empty file"), ("notes.PDF", "not a PDF"), ("cut.jpg", "truncated"),
+                         ("locked.pdf", "user password"), ("zero.pdf", ""), ("bomb.png", "megapixel"),
+                         ("huge.pdf", "megapixel limit")]:
+        hits = [ln for ln in lines if f"{name}:" in ln and reason in ln]
+        assert hits, f"no error line for {name} in:\n{r.stderr}"
+    names = sorted(p.name for p in out.iterdir())
+    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")], names
+    # refused files have no record; the good ones and the document with bad pages do
+    stems = {n.split(".")[0].rsplit("-", 1)[0] for n in names if n != "_summary.json"}
+    assert stems == {"table", "huge"}
+    tables = sorted(n for n in names if n.startswith("table"))
+    assert len(tables) == 2 and all(len(n) == len("table-12345678.json") for n in tables)
+    huge = json.loads((out / "huge.json").read_text())
+    assert [p["error"] is not None for p in huge["page_info"]] == [True, True]
+    summary = json.loads((out / "_summary.json").read_text())
+    assert summary["documents"] == 3 and summary["failed"] == 7
+    assert "documents" in r.stdout and "needing review" in r.stdout
+
+
+def test_records_follow_the_contract(batch):
+    import jsonschema
+
+    _, out, _ = batch
+    schema = record_schema()
+    for path in out.glob("table-*.json"):
+        rec = json.loads(path.read_text())
+        jsonschema.validate(rec, schema)
+        assert rec["producer"]["tesseract"].startswith("5.")
+        assert rec["dpi"] == 300 and rec["pages"] == 1 and rec["template"] is None
+        assert len(rec["tables"]) == 1 and rec["tables"][0]["n_rows"] == 4
+        texts = {(c["row"], c["col"]): c["text"] for c in rec["tables"][0]["cells"]}
+        assert texts[(2, 1)] == "12"
+
+
+def test_committed_schema_is_current():
+    committed = json.loads((Path(__file__).parent.parent / "docs" / "record.schema.json").read_text())
+    assert committed == record_schema(), "regenerate: python -m ocr.schema > docs/record.schema.json"
+
+
+def test_good_batch_exits_0(tmp_path):
+    Image.fromarray(draw([simple_table()])).save(tmp_path / "ok.png", dpi=(300, 300))
+    shutil.copy(tmp_path / "ok.png", tmp_path / "ok2.png")
+    r = run("ingest", tmp_path / "ok.png", tmp_path / "ok2.png", "--out", tmp_path / "out", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "ok.json").exists() and (tmp_path / "out" / "ok2.json").exists()

@@ -1,0 +1,113 @@
+"""Grid detection on small generated pages: spans, skew, broken rules, stamps, stacking, resolution."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from synth import SynthCell, SynthTable, add_stamp, draw, rotate, simple_table
+
+from ocr.deskew import orient, to_original
+from ocr.grid import binarize, detect_tables
+from ocr.rasterize import ink
+
+
+def _structure(grid) -> set[tuple[int, int, int, int]]:
+    return {(c.row, c.col, c.row_span, c.col_span) for c in grid.cells}
+
+
+def _truth(table: SynthTable) -> set[tuple[int, int, int, int]]:
+    covered = {(c.row, c.col, c.row_span, c.col_span) for c in table.cells}
+    # slots the synth table leaves unnamed are single cells
+    named = {(r, k) for c in table.cells for r in range(c.row, c.row + c.row_span)
+             for k in range(c.col, c.col + c.col_span)}
+    covered |= {(r, k, 1, 1) for r in range(table.n_rows) for k in range(table.n_cols) if (r, k) not in named}
+    return covered
+
+
+def _detect(rgb: np.ndarray, scale: float = 1.0):
+    upright, orientation = orient(ink(rgb))
+    grids, _ = detect_tables(binarize(upright, scale), scale)
+    return grids, orientation
+
+
+def test_merged_cells_are_one_cell_with_spans():
+    t = simple_table()
+    grids, _ = _detect(draw([t]))
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (4, 4)
+    assert _structure(grids[0]) == _truth(t)
+
+
+@pytest.mark.parametrize("degrees", [-4.5, -1.2, 0.7, 3.0])
+def test_skewed_table_keeps_its_structure_and_boxes_map_back(degrees):
+    t = simple_table(origin=(300, 300))
+    page = rotate(draw([t]), degrees)
+    grids, orientation = _detect(page)
+    assert abs(orientation.skew - degrees) < 0.15
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+    # the cell's corners, mapped back to the skewed page, land on the rotated truth corners
+    h, w = page.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cell = next(c for c in grids[0].cells if (c.row, c.col) == (2, 1))
+    truth = next(c for c in t.cells if (c.row, c.col) == (2, 1)).bbox
+    want = np.array([[truth[0], truth[1]], [truth[2], truth[1]], [truth[2], truth[3]], [truth[0], truth[3]]], float)
+    want = np.hstack([want, np.ones((4, 1))]) @ m.T
+    got = to_original(cell.corners, orientation)
+    assert np.abs(got - want).max() < 6
+
+
+def test_broken_and_faint_rules_are_bridged():
+    t = simple_table()
+    # gaps of 8..40 px cut into rules, and one rule drawn faint grey
+    t.gaps = [(250, 278, 258, 282), (500, 368, 540, 372), (638, 200, 642, 225), (960, 457, 990, 463)]
+    page = draw([t])
+    page[188:193, 420:860] = np.maximum(page[188:193, 420:860], 170)  # faint rule under 申请人情况
+    grids, _ = _detect(page)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_red_stamp_over_rules_is_ignored():
+    t = simple_table()
+    grids, _ = _detect(add_stamp(draw([t]), (640, 280), 170))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_stacked_small_tables_with_a_title_between():
+    a = simple_table(origin=(100, 80))
+    b = SynthTable([300, 200, 200], [80, 80], [SynthCell(0, 0, 1, 3, "第二十条第（五）项"),
+                                             SynthCell(1, 0, 1, 1, "行政许可"), SynthCell(1, 1, 1, 1, "12"),
+                                             SynthCell(1, 2, 1, 1, "3")],
+                   origin=(100, 620))
+    page = draw([a, b], size=(1400, 900))
+    from PIL import Image, ImageDraw
+
+    from synth import font
+    im = Image.fromarray(page)
+    ImageDraw.Draw(im).text((100, 530), "（二）行政许可情况", fill="black", font=font(40))
+    grids, _ = _detect(np.asarray(im).copy())
+    assert len(grids) == 2
+    assert _structure(grids[0]) == _truth(a)
+    assert _structure(grids[1]) == _truth(b)
+
+
+def test_prose_page_has_no_table():
+    from PIL import Image, ImageDraw
+
+    from synth import font
+    im = Image.new("RGB", (1600, 1400), "white")
+    d = ImageDraw.Draw(im)
+    for i in range(14):
+        d.text((120, 100 + 80 * i), "第十一师坚持以习近平新时代中国特色社会主义思想为指导，全面贯彻落实党的十九大精神。",
+               fill="black", font=font(38))
+    d.line([(120, 1300), (1480, 1300)], fill="black", width=3)  # a lone rule under the text is no table
+    grids, _ = _detect(np.asarray(im).copy())
+    assert grids == []
+
+
+def test_low_resolution_page():
+    t = simple_table()
+    page = draw([t])
+    small = cv2.resize(page, None, fx=1 / 3, fy=1 / 3, interpolation=cv2.INTER_AREA)  # ~100 dpi
+    grids, _ = _detect(small, scale=1 / 3)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)

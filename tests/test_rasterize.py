@@ -1,0 +1,129 @@
+"""Input validation and rendering: real PDFs and images made here, bad ones refused with a reason."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image
+from reportlab.pdfgen import canvas
+
+from ocr.config import Config
+from ocr.errors import InputError, PageError
+from ocr.rasterize import ink, probe, render_page
+
+CFG = Config(workers=1)
+
+
+def make_pdf(path, pages=2, size=(595, 842)):
+    c = canvas.Canvas(str(path), pagesize=size)
+    for i in range(pages):
+        c.drawString(72, 720, f"page {i + 1}")
+        c.rect(72, 400, 300, 200)
+        c.showPage()
+    c.save()
+    return path
+
+
+def test_pdf_pages_are_sized_then_rendered_one_at_a_time(tmp_path):
+    info = probe(make_pdf(tmp_path / "a.pdf", pages=3), CFG)
+    assert (info.kind, info.pages, info.dpi) == ("pdf", 3, 300)
+    assert info.page_sizes[0] == (2480, 3509)  # poppler rounds up: 595 x 842 pt at 300 dpi
+    page = render_page(info, 2, CFG)
+    assert page.rgb.shape == (3509, 2480, 3) and page.number == 2
+
+
+def test_multipage_tiff_and_declared_dpi(tmp_path):
+    frames = [Image.new("RGB", (400, 300), c) for c in ("white", "gray")]
+    path = tmp_path / "scan.TIF"
+    frames[0].save(path, save_all=True, append_images=frames[1:], dpi=(200, 200))
+    info = probe(path, CFG)
+    assert (info.kind, info.pages, info.dpi) == ("image", 2, 200)
+    assert render_page(info, 2, CFG).rgb[0, 0].tolist() == [128, 128, 128]
+    png = tmp_path / "nodpi.png"
+    Image.new("L", (50, 40)).save(png)
+    assert probe(png, CFG).dpi is None
+
+
+def test_colour_is_kept_and_red_becomes_paper_in_the_ink_channel():
+    rgb = np.array([[[255, 255, 255], [0, 0, 0], [220, 40, 40], [30, 10, 10]]], dtype=np.uint8)
+    assert ink(rgb).tolist() == [[255, 0, 255, 30]]
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("empty.pdf", b"", "empty file"),
+    ("notes.pdf", b"just some text\n" * 10, "not a PDF or a supported image"),
+    ("broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a PDF or a supported image|corrupt image"),
+])
+def test_bad_files_are_refused_with_a_reason(tmp_path, name, data, reason):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=reason) as err:
+        probe(path, CFG)
+    assert str(err.value).startswith(str(path))
+
+
+def test_truncated_image_is_refused_up_front(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)).save(buf, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        probe(path, CFG)
+
+
+def test_truncated_pdf_is_refused_or_repaired_never_half_read(tmp_path):
+    whole = make_pdf(tmp_path / "whole.pdf").read_bytes()
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(whole[: len(whole) // 3])
+    try:
+        info = probe(cut, CFG)
+    except InputError as exc:
+        assert "not a readable PDF" in str(exc) or "no pages" in str(exc)
+    else:  # poppler repaired it: every page it claims must render or fail as a page
+        for n in range(1, info.pages + 1):
+            try:
+                render_page(info, n, CFG)
+            except PageError:
+                pass
+
+
+def test_user_password_refused_owner_password_alone_is_fine(tmp_path):
+    src = make_pdf(tmp_path / "src.pdf")
+    with pikepdf.open(src) as pdf:
+        pdf.save(tmp_path / "user.pdf", encryption=pikepdf.Encryption(user="secret", owner="owner"))
+        pdf.save(tmp_path / "owner.pdf", encryption=pikepdf.Encryption(user="", owner="owner",
+                                                                       allow=pikepdf.Permissions(extract=False)))
+    with pytest.raises(InputError, match="encrypted with a user password"):
+        probe(tmp_path / "user.pdf", CFG)
+    info = probe(tmp_path / "owner.pdf", CFG)
+    assert render_page(info, 1, CFG).rgb.shape[0] == 3509
+
+
+def test_zero_page_pdf(tmp_path):
+    pdf = pikepdf.new()
+    pdf.save(tmp_path / "zero.pdf")
+    with pytest.raises(InputError, match="no pages|not a readable PDF"):
+        probe(tmp_path / "zero.pdf", CFG)
+
+
+def test_oversized_pdf_page_fails_that_page_without_rendering(tmp_path):
+    path = make_pdf(tmp_path / "big.pdf", pages=1, size=(14400, 14400))  # 200 in: 60000 x 60000 px at 300 dpi
+    info = probe(path, CFG)
+    with pytest.raises(PageError, match="over the 100 megapixel limit"):
+        render_page(info, 1, CFG)
+
+
+def test_decompression_bomb_image_is_refused_before_decoding(tmp_path):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (12000, 12000)).save(path)  # 144 MP, a few KB on disk
+    with pytest.raises(InputError, match="megapixel limit|decompression bomb"):
+        probe(path, CFG)
+    small = Config(workers=1, max_megapixels=0.001)
+    buf = io.BytesIO()
+    Image.new("RGB", (100, 100)).save(buf, "PNG")
+    (tmp_path / "small.png").write_bytes(buf.getvalue())
+    with pytest.raises(InputError, match="megapixel limit"):
+        probe(tmp_path / "small.png", small)
