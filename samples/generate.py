@@ -1,0 +1,157 @@
+"""Orchestration: report → vector PDF → simulated scan → image-only PDF + ground-truth JSON.
+
+Each document gets its own ``numpy.random.Generator`` seeded from (seed, tier, index), so document
+``i`` is the same whatever ``count`` is, and equal arguments give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samples import GENERATOR_VERSION
+from samples import template as T
+from samples.content import Report, make_report
+from samples.layout import register_font
+from samples.render import DPI, PAGE_PX, PageLayout, PlacedPart, draw_pdf, layout_document
+from samples.scan import (
+    TIERS,
+    ScanParams,
+    apply_seal,
+    damage_rules,
+    degrade,
+    encode_jpeg,
+    homography,
+    make_seal,
+    map_points,
+    pack_pdf,
+    page_params,
+    rasterize,
+    require_poppler,
+    skew_of,
+)
+
+PX_PER_PT = DPI / 72
+TIER_CODES = {tier: i for i, tier in enumerate(TIERS)}
+CLOSING_SEAL_PROB = {"clean": 0.3, "typical": 0.5, "hard": 0.6}
+
+
+def doc_name(tier: str, seed: int, index: int) -> str:
+    """File stem of one sample, e.g. typical-s2-003."""
+    return f"{tier}-s{seed}-{index:03d}"
+
+
+def _bbox(h: np.ndarray, rect: tuple[float, float, float, float]) -> list[float]:
+    """Axis-aligned box (scan pixels) around the 4 mapped corners of a rectangle given in points."""
+    x0, y0, x1, y1 = (v * PX_PER_PT for v in rect)
+    pts = map_points(h, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    return [round(float(lo[0]), 1), round(float(lo[1]), 1), round(float(hi[0]), 1), round(float(hi[1]), 1)]
+
+
+def _table_truth(part: PlacedPart, page_no: int, h: np.ndarray, continued_from: int | None) -> dict[str, Any]:
+    n_rows = max(c.row + c.row_span for c in part.cells)
+    n_cols = max(c.col + c.col_span for c in part.cells)
+    cells = [
+        {"row": c.row, "col": c.col, "row_span": c.row_span, "col_span": c.col_span,
+         "bbox": _bbox(h, c.rect), "text": "".join(c.lines), "kind": c.kind, "field": c.field}
+        for c in part.cells
+    ]
+    return {"page": page_no, "template_table": part.key, "part": part.part, "continued_from": continued_from,
+            "bbox": _bbox(h, part.rect), "n_rows": n_rows, "n_cols": n_cols, "cells": cells}
+
+
+def _stamp_page(img: np.ndarray, page: PageLayout, report: Report, params: ScanParams, tier: str,
+                rng: np.random.Generator) -> int:
+    """Press red seals over some table parts (and maybe the closing line); returns how many."""
+    targets: list[tuple[float, float]] = []
+    for part in page.parts:
+        if rng.random() < params.stamp_prob:
+            x0, y0, x1, y1 = (v * PX_PER_PT for v in part.rect)
+            targets.append((float(rng.uniform(x0 + 0.2 * (x1 - x0), x1 - 0.1 * (x1 - x0))),
+                            float(rng.uniform(y0, y1))))
+    if page.closing is not None and rng.random() < CLOSING_SEAL_PROB[tier]:
+        x0, y0, x1, y1 = (v * PX_PER_PT for v in page.closing)
+        targets.append((float(rng.uniform(x0 + 0.3 * (x1 - x0), x1 - 0.2 * (x1 - x0))), (y0 + y1) / 2))
+    for centre in targets:
+        text = report.agency.name + ("办公室" if rng.random() < 0.5 else "")
+        diameter = int(rng.uniform(38, 44) / 25.4 * DPI)
+        apply_seal(img, make_seal(rng, text, diameter), centre, rng)
+    return len(targets)
+
+
+def generate_document(seed: int, tier: str, index: int, name: str) -> tuple[bytes, dict[str, Any]]:
+    """One sample: the image-only PDF bytes and its truth dictionary."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, TIER_CODES[tier], index]))
+    report = make_report(rng, tier)
+    style, pages = layout_document(report, rng)
+    rasters = rasterize(draw_pdf(style, pages), DPI)
+    if len(rasters) != len(pages):
+        raise RuntimeError(f"pdftoppm gave {len(rasters)} pages for {len(pages)} laid out")
+    jpegs: list[bytes] = []
+    page_info: list[dict[str, Any]] = []
+    tables: list[dict[str, Any]] = []
+    last_part: dict[str, int] = {}
+    for page_no, (img, page) in enumerate(zip(rasters, pages, strict=True), start=1):
+        if img.shape[:2] != (PAGE_PX[1], PAGE_PX[0]):
+            got = f"{img.shape[1]}×{img.shape[0]}"
+            raise RuntimeError(f"page {page_no} rasterized to {got}, expected {PAGE_PX[0]}×{PAGE_PX[1]}")
+        params = page_params(tier, rng)
+        segments = [(r.x0 * PX_PER_PT, r.y0 * PX_PER_PT, r.x1 * PX_PER_PT, r.y1 * PX_PER_PT,
+                     r.width * PX_PER_PT) for r in page.rules]
+        damage_rules(img, segments, params, rng)
+        stamps = _stamp_page(img, page, report, params, tier, rng)
+        h = homography(params, PAGE_PX[0], PAGE_PX[1])
+        jpegs.append(encode_jpeg(degrade(img, h, params, rng), params.jpeg_quality, DPI))
+        page_info.append({"page": page_no, "width": PAGE_PX[0], "height": PAGE_PX[1], "rotation": 0,
+                          "skew": round(skew_of(h, PAGE_PX[0], PAGE_PX[1]), 2), "stamps": stamps})
+        for part in page.parts:
+            previous = last_part.get(part.key) if part.part > 0 else None
+            last_part[part.key] = len(tables)
+            tables.append(_table_truth(part, page_no, h, previous))
+
+    unmapped: list[dict[str, Any]] = []
+    if report.procurement is not None:
+        table = next(i for i, t in enumerate(tables) if t["template_table"] == T.ACTIVE_DISCLOSURE)
+        row = next(c["row"] for c in tables[table]["cells"] if c["text"] == T.PROCUREMENT_LABEL)
+        unmapped.append({"label": T.PROCUREMENT_LABEL, "values": [report.procurement], "table": table,
+                         "row": row})
+    truth = {
+        "generator": GENERATOR_VERSION, "seed": seed, "tier": tier, "index": index, "source": f"{name}.pdf",
+        "dpi": DPI, "pages": len(pages),
+        "report": {"agency": report.agency.name, "year": report.year, "date": report.date.isoformat()},
+        "page_info": page_info, "tables": tables, "fields": dict(report.fields), "unmapped": unmapped,
+    }
+    return pack_pdf(jpegs), truth
+
+
+def truth_json(truth: dict[str, Any]) -> str:
+    """The truth file's exact text (UTF-8, sorted keys, indent 1)."""
+    return json.dumps(truth, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
+
+
+def generate_samples(out: Path, count: int, seed: int, tier: str) -> list[Path]:
+    """Write ``count`` samples ``<tier>-s<seed>-<index>.pdf`` + ``.truth.json`` into ``out``.
+
+    Returns the PDF paths.  Existing files of the same names are overwritten.
+    """
+    if tier not in TIER_CODES:
+        raise ValueError(f"tier must be one of {TIERS}, not {tier!r}")
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    require_poppler()
+    register_font()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for index in range(count):
+        name = doc_name(tier, seed, index)
+        pdf, truth = generate_document(seed, tier, index, name)
+        path = out / f"{name}.pdf"
+        path.write_bytes(pdf)
+        (out / f"{name}.truth.json").write_text(truth_json(truth), encoding="utf-8")
+        written.append(path)
+    return written

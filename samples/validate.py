@@ -1,0 +1,148 @@
+"""Consistency checks of a truth dictionary (used by the tests, handy for anyone editing the generator).
+
+``validate_truth`` returns human-readable problems instead of raising, so one run lists them all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from samples import template as T
+
+EXPECTED_COLS = {T.ACTIVE_DISCLOSURE: 4, T.APPLICATIONS: 10, T.REVIEW_LITIGATION: 15}
+
+
+def _inside(inner: list[float], outer: list[float]) -> bool:
+    return outer[0] <= inner[0] <= inner[2] <= outer[2] and outer[1] <= inner[1] <= inner[3] <= outer[3]
+
+
+def tiling_errors(table: dict[str, Any]) -> list[str]:
+    """Every (row, col) slot of the part covered by exactly one cell's span."""
+    n_rows, n_cols = table["n_rows"], table["n_cols"]
+    cover = [[0] * n_cols for _ in range(n_rows)]
+    errors: list[str] = []
+    for c in table["cells"]:
+        if c["row_span"] < 1 or c["col_span"] < 1:
+            errors.append(f"cell ({c['row']},{c['col']}) has an empty span")
+        for r in range(c["row"], c["row"] + c["row_span"]):
+            for k in range(c["col"], c["col"] + c["col_span"]):
+                if not (0 <= r < n_rows and 0 <= k < n_cols):
+                    errors.append(f"cell ({c['row']},{c['col']}) spans outside the {n_rows}×{n_cols} grid")
+                    continue
+                cover[r][k] += 1
+    for r in range(n_rows):
+        for k in range(n_cols):
+            if cover[r][k] != 1:
+                errors.append(f"slot ({r},{k}) covered {cover[r][k]} times")
+    return errors
+
+
+def _template_errors(key: str, parts: list[dict[str, Any]], procurement: bool) -> list[str]:
+    """The parts of one template table, stacked again, reproduce the generator's template exactly."""
+    spec = {T.ACTIVE_DISCLOSURE: lambda: T.active_disclosure(procurement), T.APPLICATIONS: T.applications,
+            T.REVIEW_LITIGATION: T.review_litigation}[key]()
+    errors: list[str] = []
+    total_rows = sum(p["n_rows"] for p in parts)
+    if total_rows != spec.n_rows:
+        return [f"{key}: parts have {total_rows} rows, template {spec.n_rows}"]
+    pieces: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    offset = 0
+    for p in parts:
+        for c in p["cells"]:
+            pieces[(c["row"] + offset, c["col"])].append(c)
+        offset += p["n_rows"]
+    expected = {(c.row, c.col): c for c in spec.cells}
+    # A cell cut by a page break appears again at the top of the next part: fold it back into its origin.
+    for pos in sorted(pieces):
+        if pos in expected:
+            continue
+        covering = (e for e in spec.cells if e.col == pos[1] and e.row < pos[0] < e.row + e.row_span)
+        origin = next(covering, None)
+        if origin is None:
+            errors.append(f"{key}: unexpected cell at {pos}")
+            continue
+        pieces[(origin.row, origin.col)] += pieces[pos]
+        del pieces[pos]
+    for pos, e in expected.items():
+        got = pieces.get(pos)
+        if not got:
+            errors.append(f"{key}: missing cell at {pos}")
+            continue
+        text = "".join(c["text"] for c in got)
+        span = sum(c["row_span"] for c in got)
+        if (span, got[0]["col_span"]) != (e.row_span, e.col_span):
+            errors.append(f"{key} {pos}: spans {span}×{got[0]['col_span']}, "
+                          f"template {e.row_span}×{e.col_span}")
+        if e.kind == T.LABEL and text != e.text:
+            errors.append(f"{key} {pos}: text {text!r}, template {e.text!r}")
+        if any(c["field"] != e.field for c in got):
+            errors.append(f"{key} {pos}: field {got[0]['field']!r}, template {e.field!r}")
+    return errors
+
+
+def validate_truth(truth: dict[str, Any]) -> list[str]:
+    """All problems found in one truth dictionary (empty when it is consistent)."""
+    errors: list[str] = []
+    fields: dict[str, str] = truth["fields"]
+    if set(fields) != set(T.all_field_keys()):
+        odd = sorted(set(fields) ^ set(T.all_field_keys()))
+        errors.append(f"field keys differ from the template: {odd[:5]}")
+    errors += T.arithmetic_errors(fields)
+    if len(truth["page_info"]) != truth["pages"]:
+        errors.append("page_info does not list every page")
+    pages = {p["page"]: p for p in truth["page_info"]}
+    seen_fields: dict[str, int] = defaultdict(int)
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    procurement = bool(truth["unmapped"])
+    for i, table in enumerate(truth["tables"]):
+        key = table["template_table"]
+        where = f"table {i} ({key} part {table['part']})"
+        if key not in EXPECTED_COLS:
+            errors.append(f"{where}: unknown template table")
+            continue
+        if table["n_cols"] != EXPECTED_COLS[key]:
+            errors.append(f"{where}: {table['n_cols']} columns")
+        prev = table["continued_from"]
+        if table["part"] == 0 and prev is not None:
+            errors.append(f"{where}: part 0 continues another table")
+        good_prev = (prev is not None and 0 <= prev < i and truth["tables"][prev]["template_table"] == key
+                     and truth["tables"][prev]["part"] == table["part"] - 1)
+        if table["part"] > 0 and not good_prev:
+            errors.append(f"{where}: bad continued_from {prev}")
+        by_key[key].append(table)
+        errors += [f"{where}: {e}" for e in tiling_errors(table)]
+        page = pages.get(table["page"])
+        if page is None:
+            errors.append(f"{where}: page {table['page']} not in page_info")
+            continue
+        if not _inside(table["bbox"], [0, 0, page["width"], page["height"]]):
+            errors.append(f"{where}: bbox {table['bbox']} outside the page")
+        for c in table["cells"]:
+            if not _inside(c["bbox"], table["bbox"]):
+                errors.append(f"{where}: cell ({c['row']},{c['col']}) bbox outside the table bbox")
+            if c["kind"] == T.NUMBER and c["field"] is not None:
+                seen_fields[c["field"]] += 1
+                if fields.get(c["field"]) != c["text"]:
+                    errors.append(f"{where}: cell {c['field']} prints {c['text']!r}, fields say "
+                                  f"{fields.get(c['field'])!r}")
+            if c["kind"] == T.BLANK and c["text"]:
+                errors.append(f"{where}: blank cell with text")
+    for key in EXPECTED_COLS:
+        if len(by_key[key]) == 0:
+            errors.append(f"{key}: missing")
+            continue
+        errors += _template_errors(key, by_key[key], procurement)
+    active = by_key[T.ACTIVE_DISCLOSURE]
+    if active and (len(active) != 1 or active[0]["n_rows"] != (15 if procurement else 14)):
+        errors.append("active_disclosure: not one part of 14 rows (15 with 政府集中采购)")
+    for key in T.all_field_keys():
+        if seen_fields.get(key, 0) != 1:
+            errors.append(f"field {key} printed in {seen_fields.get(key, 0)} cells")
+    for u in truth["unmapped"]:
+        table = truth["tables"][u["table"]]
+        label = [c for c in table["cells"] if c["row"] == u["row"] and c["kind"] == T.LABEL]
+        nums = [c["text"] for c in table["cells"] if c["row"] == u["row"] and c["kind"] == T.NUMBER]
+        if [c["text"] for c in label] != [u["label"]] or nums != u["values"]:
+            errors.append(f"unmapped {u['label']}: row {u['row']} of table {u['table']} does not match")
+    return errors
