@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from ocr.rasterize import SUPPORTED_SUFFIXES
+from ocr.rasterize import find_inputs
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
 
@@ -45,26 +45,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def collect_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """Files named, plus supported files found in named folders; and the errors for bad paths."""
-    files: list[Path] = []
-    errors: list[str] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
-            if not found:
-                errors.append(f"{p}: folder holds no .pdf .png .jpg .jpeg .tif .tiff file")
-            files.extend(found)
-        elif p.exists():
-            files.append(p)
-        else:
-            errors.append(f"{p}: no such file or folder")
-    seen: set[Path] = set()
-    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
-    return unique, errors
-
-
 def _config(args: argparse.Namespace) -> object:
     from pydantic import ValidationError
 
@@ -93,7 +73,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except DependencyError as exc:
         print(f"reportscan: missing dependency: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
-    files, path_errors = collect_inputs(args.paths)
+    files, path_errors = find_inputs(args.paths)
     for e in path_errors:
         print(e, file=sys.stderr)
     if not files:

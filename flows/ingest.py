@@ -7,7 +7,6 @@ document's record is assembled and written atomically as soon as its last page i
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,11 +38,6 @@ def _transient(_task: Any, _run: Any, state: Any) -> bool:
       persist_result=False)
 def page_task(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
     return process_page(info, number, cfg)
-
-
-def _worker_init() -> None:
-    """Each worker gets one core's worth of OpenMP: Tesseract's own threads only fight each other."""
-    os.environ["OMP_THREAD_LIMIT"] = "1"
 
 
 @dataclass
@@ -91,7 +85,7 @@ class LocalHook:
 def task_runner_for(workers: int) -> ThreadPoolTaskRunner | ProcessPoolTaskRunner:
     if workers <= 1:
         return ThreadPoolTaskRunner(max_workers=1)
-    return ProcessPoolTaskRunner(max_workers=workers, initializer=_worker_init)
+    return ProcessPoolTaskRunner(max_workers=workers)
 
 
 @flow(name="reportscan-ingest", validate_parameters=False, log_prints=False, persist_result=False)

