@@ -106,16 +106,15 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
             futures[page_task.submit(info, n, cfg)] = (info, n)
     total = len(futures)
     results: dict[Path, dict[int, PageResult]] = {i.path: {} for i in infos}
-    done = 0
-    for fut in as_completed(list(futures)):
+    for done, fut in enumerate(as_completed(list(futures)), start=1):
         info, n = futures[fut]
         try:
             res = fut.result()
         except Exception as exc:  # a page that failed after its retries fails that page only
             w, h = info.page_sizes[n - 1]
-            res = PageResult(number=n, width=w, height=h, error=f"page {n}: internal error ({type(exc).__name__}: {exc})")
+            reason = f"page {n}: internal error ({type(exc).__name__}: {exc})"
+            res = PageResult(number=n, width=w, height=h, error=reason)
         results[info.path][n] = res
-        done += 1
         if progress:
             progress(done, total)
         if len(results[info.path]) == info.pages:

@@ -96,7 +96,7 @@ def _digit_like(ink: np.ndarray) -> bool:
         return False
     if h < 4:
         return False
-    for x, y, w, hh, area in stats[1:]:
+    for _x, _y, w, hh, _area in stats[1:]:
         if hh >= 0.55 * h and w <= 0.85 * h:
             continue  # digit body
         if hh <= 0.35 * h and w <= 0.35 * h:

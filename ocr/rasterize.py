@@ -16,8 +16,8 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
 from pdf2image import convert_from_path
+from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from ocr.config import Config
 from ocr.errors import InputError, PageError
@@ -109,7 +109,8 @@ def _probe_pdf(path: Path, cfg: Config) -> DocumentInfo:
     if pages == 0:
         raise InputError(path, "PDF has no pages")
     scale = cfg.dpi / 72.0
-    sizes = {int(n): (math.ceil(float(w) * scale), math.ceil(float(h) * scale)) for n, w, h in _PAGE_SIZE.findall(proc.stdout)}
+    sizes = {int(n): (math.ceil(float(w) * scale), math.ceil(float(h) * scale))
+             for n, w, h in _PAGE_SIZE.findall(proc.stdout)}
     if len(sizes) != pages:
         raise InputError(path, f"not a readable PDF (page sizes for {len(sizes)} of {pages} pages)")
     return DocumentInfo(path, "pdf", sha256_of(path), pages, cfg.dpi, tuple(sizes[i] for i in range(1, pages + 1)))

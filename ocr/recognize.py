@@ -85,7 +85,7 @@ def check_dependencies(cfg: Config) -> None:
         try:
             import tesserocr  # noqa: F401
         except ImportError as exc:
-            raise DependencyError(f"tesserocr cannot be imported ({exc}): reinstall reportscan (scripts/setup)") from exc
+            raise DependencyError(f"tesserocr cannot be imported ({exc}): run scripts/setup") from exc
     tessdata = tessdata_dir()
     langs = {cfg.label_lang, cfg.number_lang} | ({"osd"} if cfg.detect_orientation else set())
     for lang in sorted(langs):

@@ -174,10 +174,7 @@ def damage_rules(img: np.ndarray, segments: list[Segment], params: ScanParams,
         half = width / 2 + 2
         faint = rng.random() < 0.4
         for _ in range(int(rng.integers(1, 4))):
-            if faint:
-                run = float(rng.uniform(40, 300))
-            else:
-                run = float(rng.integers(params.gap_px[0], params.gap_px[1] + 1))
+            run = float(rng.uniform(40, 300)) if faint else float(rng.integers(params.gap_px[0], params.gap_px[1] + 1))
             run = min(run, length)
             start = float(rng.uniform(0, max(length - run, 0)))
             if horizontal:

@@ -81,7 +81,6 @@ def test_stacked_small_tables_with_a_title_between():
                    origin=(100, 620))
     page = draw([a, b], size=(1400, 900))
     from PIL import Image, ImageDraw
-
     from synth import font
     im = Image.fromarray(page)
     ImageDraw.Draw(im).text((100, 530), "（二）行政许可情况", fill="black", font=font(40))
@@ -93,13 +92,12 @@ def test_stacked_small_tables_with_a_title_between():
 
 def test_prose_page_has_no_table():
     from PIL import Image, ImageDraw
-
     from synth import font
     im = Image.new("RGB", (1600, 1400), "white")
     d = ImageDraw.Draw(im)
     for i in range(14):
-        d.text((120, 100 + 80 * i), "第十一师坚持以习近平新时代中国特色社会主义思想为指导，全面贯彻落实党的十九大精神。",
-               fill="black", font=font(38))
+        line = "第十一师坚持以习近平新时代中国特色社会主义思想为指导，全面贯彻落实党的十九大精神。"
+        d.text((120, 100 + 80 * i), line, fill="black", font=font(38))
     d.line([(120, 1300), (1480, 1300)], fill="black", width=3)  # a lone rule under the text is no table
     grids, _ = _detect(np.asarray(im).copy())
     assert grids == []
