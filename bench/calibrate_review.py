@@ -1,0 +1,123 @@
+"""Pick the review thresholds on generated documents with seeds of their own, then measure them on others.
+
+    .venv/bin/python bench/calibrate_review.py [--per-tier 4] [--seed 9100] [--measure-seed 9200]
+
+Reads every generated document with the pipeline (no template, no repair), matches cells to the truth,
+and for each routing kind (number / label) finds the lowest confidence threshold under which every
+wrong reading of a number cell falls: no wrong number unflagged, as few cells flagged as that allows.
+It prints the thresholds and, on the measurement set, the share of cells flagged and the wrong numbers
+left unflagged. Thresholds go into ocr/config.py by hand, with the figures in docs/review-threshold.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from ocr.config import Config
+from ocr.pipeline import process_document
+from ocr.records import build_record
+from samples.generate import generate_samples
+from samples.score import IOU_MATCH, iou, norm
+
+TIERS = ("clean", "typical", "hard")
+
+
+def _read(pdf: str) -> dict:
+    cfg = Config(workers=1)
+    info, pages = process_document(pdf, cfg)
+    return build_record(info, pages, cfg).model_dump(mode="json")
+
+
+def observations(folder: Path, workers: int) -> list[dict]:
+    """One row per truth cell: its kind, how we read it, our confidence, and whether the text is right."""
+    pdfs = sorted(folder.glob("*.pdf"))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        records = list(pool.map(_read, map(str, pdfs)))
+    rows = []
+    for pdf, record in zip(pdfs, records, strict=True):
+        truth = json.loads((pdf.parent / f"{pdf.stem}.truth.json").read_text(encoding="utf-8"))
+        for tt in truth["tables"]:
+            cands = [pt for pt in record["tables"] if pt["page"] == tt["page"] and iou(pt["bbox"], tt["bbox"]) >= 0.5]
+            pcells = cands[0]["cells"] if cands else []
+            for tc in tt["cells"]:
+                if tc["kind"] == "blank":
+                    continue
+                match = max((pc for pc in pcells if (pc["row_span"], pc["col_span"]) == (tc["row_span"], tc["col_span"])),
+                            key=lambda pc: iou(pc["bbox"], tc["bbox"]), default=None)
+                if match is not None and iou(match["bbox"], tc["bbox"]) < IOU_MATCH:
+                    match = None
+                rows.append({"tier": truth["tier"], "truth_kind": tc["kind"],
+                             "read_kind": match["kind"] if match else None,
+                             "confidence": match["confidence"] if match else 0.0,
+                             "right": match is not None and norm(match["text"]) == norm(tc["text"])})
+    return rows
+
+
+def pick_thresholds(rows: list[dict]) -> dict[str, float]:
+    """Just above the most confident wrong reading of a number cell, per routing kind."""
+    out = {}
+    for kind in ("number", "label"):
+        wrong = [r["confidence"] for r in rows if r["truth_kind"] == "number" and not r["right"]
+                 and r["read_kind"] == kind]
+        out[kind] = round(min(1.0, max(wrong) + 0.005), 3) if wrong else 0.0
+    return out
+
+
+def measure(rows: list[dict], thresholds: dict[str, float]) -> dict[str, dict[str, float]]:
+    table = {}
+    for tier in TIERS:
+        sub = [r for r in rows if r["tier"] == tier]
+        if not sub:
+            continue
+
+        def flagged(r: dict) -> bool:
+            return r["read_kind"] is None or r["confidence"] < thresholds[r["read_kind"]]
+
+        nums = [r for r in sub if r["truth_kind"] == "number"]
+        labels = [r for r in sub if r["truth_kind"] == "label"]
+        table[tier] = {
+            "cells": len(sub),
+            "flagged_share": sum(map(flagged, sub)) / len(sub),
+            "numbers": len(nums),
+            "numbers_flagged_share": sum(map(flagged, nums)) / max(1, len(nums)),
+            "numbers_wrong": sum(not r["right"] for r in nums),
+            "numbers_wrong_unflagged": sum(not r["right"] and not flagged(r) for r in nums),
+            "labels_wrong_unflagged": sum(not r["right"] and not flagged(r) for r in labels),
+        }
+    return table
+
+
+def _generate(folder: Path, per_tier: int, seed: int) -> None:
+    for i, tier in enumerate(TIERS):
+        generate_samples(folder, per_tier, seed + i, tier)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-tier", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=9100, help="calibration seeds (tests and samples use others)")
+    ap.add_argument("--measure-seed", type=int, default=9200)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        cal, mea = Path(tmp, "calibrate"), Path(tmp, "measure")
+        _generate(cal, args.per_tier, args.seed)
+        _generate(mea, args.per_tier, args.measure_seed)
+        cal_rows = observations(cal, args.workers)
+        thresholds = pick_thresholds(cal_rows)
+        result = {"thresholds": thresholds, "calibration": measure(cal_rows, thresholds),
+                  "measurement": measure(observations(mea, args.workers), thresholds)}
+    print(json.dumps(result, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

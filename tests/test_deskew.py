@@ -1,0 +1,59 @@
+"""Orientation and skew: quarter turns (text direction + Tesseract OSD) and small angles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from synth import draw, font, rotate, simple_table
+
+from ocr.config import Config
+from ocr.deskew import estimate_skew, orient, rotate_quarter, to_original
+from ocr.grid import binarize, detect_tables
+from ocr.rasterize import ink
+from ocr.recognize import engine_for
+
+PROSE = "按照国务院办公厅要求统一名称、统一格式，加强规范，聚焦法定主动公开内容，提升规范化水平。"
+
+
+@pytest.fixture(scope="module")
+def page():
+    t = simple_table(origin=(150, 1000))
+    im = Image.fromarray(draw([t], size=(1700, 1500)))
+    d = ImageDraw.Draw(im)
+    for i in range(10):
+        d.text((150, 120 + 80 * i), PROSE[: 30 - (i % 3)], fill="black", font=font(40))
+    return ink(np.asarray(im).copy()), t
+
+
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+def test_quarter_turned_pages_come_back_upright(page, turn):
+    gray, table = page
+    scanned = rotate_quarter(gray, turn)  # the sheet went through the scanner turned clockwise by `turn`
+    upright, o = orient(scanned, engine_for(Config(workers=1)).osd)
+    assert o.rotation == (360 - turn) % 360
+    assert upright.shape == gray.shape
+    grids, _ = detect_tables(binarize(upright, 1.0), 1.0)
+    assert len(grids) == 1 and (grids[0].n_rows, grids[0].n_cols) == (4, 4)
+    # a cell's box maps back onto the turned page where that cell really is
+    cell = next(c for c in grids[0].cells if (c.row, c.col) == (2, 1))
+    x0, y0, x1, y1 = next(c for c in table.cells if (c.row, c.col) == (2, 1)).bbox
+    marker = np.zeros_like(gray)
+    marker[(y0 + y1) // 2, (x0 + x1) // 2] = 255
+    my, mx = np.argwhere(rotate_quarter(marker, turn))[0]
+    back = to_original(cell.corners, o)
+    assert back[:, 0].min() < mx < back[:, 0].max() and back[:, 1].min() < my < back[:, 1].max()
+
+
+@pytest.mark.parametrize("degrees", [-5.0, -2.5, 0.4, 1.7, 4.8])
+def test_skew_from_rules(degrees):
+    assert abs(estimate_skew(ink(rotate(draw([simple_table(origin=(300, 400))]), degrees))) - degrees) < 0.1
+
+
+def test_skew_from_text_rows_alone():
+    im = Image.new("L", (1700, 1400), 255)
+    d = ImageDraw.Draw(im)
+    for i in range(12):
+        d.text((120, 100 + 90 * i), PROSE, fill=0, font=font(40))
+    img = np.asarray(im).copy()
+    assert abs(estimate_skew(rotate(np.dstack([img] * 3), -1.3).max(axis=2)) + 1.3) < 0.2
