@@ -47,7 +47,8 @@ def observations(folder: Path, workers: int) -> list[dict]:
             for tc in tt["cells"]:
                 if tc["kind"] == "blank":
                     continue
-                match = max((pc for pc in pcells if (pc["row_span"], pc["col_span"]) == (tc["row_span"], tc["col_span"])),
+                spans = (tc["row_span"], tc["col_span"])
+                match = max((pc for pc in pcells if (pc["row_span"], pc["col_span"]) == spans),
                             key=lambda pc: iou(pc["bbox"], tc["bbox"]), default=None)
                 if match is not None and iou(match["bbox"], tc["bbox"]) < IOU_MATCH:
                     match = None
@@ -92,6 +93,20 @@ def measure(rows: list[dict], thresholds: dict[str, float]) -> dict[str, dict[st
     return table
 
 
+def curve(cal: list[dict], mea: list[dict], label_threshold: float) -> list[dict]:
+    """How the number threshold trades review load for silent errors, on both sets (for choosing a margin)."""
+    out = []
+    for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
+        row: dict[str, float] = {"number_threshold": t}
+        for name, rows in (("calibration", cal), ("measurement", mea)):
+            m = measure(rows, {"number": t, "label": label_threshold})
+            row[f"{name}_numbers_flagged"] = round(sum(v["numbers_flagged_share"] * v["numbers"] for v in m.values())
+                                                   / max(1, sum(v["numbers"] for v in m.values())), 4)
+            row[f"{name}_wrong_unflagged"] = sum(v["numbers_wrong_unflagged"] for v in m.values())
+        out.append(row)
+    return out
+
+
 def _generate(folder: Path, per_tier: int, seed: int) -> None:
     for i, tier in enumerate(TIERS):
         generate_samples(folder, per_tier, seed + i, tier)
@@ -110,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         _generate(cal, args.per_tier, args.seed)
         _generate(mea, args.per_tier, args.measure_seed)
         cal_rows = observations(cal, args.workers)
+        mea_rows = observations(mea, args.workers)
         thresholds = pick_thresholds(cal_rows)
         result = {"thresholds": thresholds, "calibration": measure(cal_rows, thresholds),
-                  "measurement": measure(observations(mea, args.workers), thresholds)}
+                  "measurement": measure(mea_rows, thresholds),
+                  "number_curve": curve(cal_rows, mea_rows, thresholds["label"])}
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

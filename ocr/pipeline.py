@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ocr.cells import crop_cell
+from ocr.cells import binarize_text, crop_cell
 from ocr.config import Config
 from ocr.deskew import orient, to_original
 from ocr.errors import PageError
@@ -44,13 +44,13 @@ def analyse_page(page: PageImage, cfg: Config) -> PageResult:
     engine = engine_for(cfg)
     upright, orientation = orient(ink(page.rgb), engine.osd if cfg.detect_orientation else None)
     scale = effective_dpi(page) / 300.0
-    binary = binarize(upright, scale)
-    grids, rules = detect_tables(binary, scale)
+    grids, rules = detect_tables(binarize(upright, scale), scale)
+    text = binarize_text(upright, scale) if grids else None
     tables = []
     for grid in grids:
         cells = []
         for gc in grid.cells:
-            reading = read_cell(crop_cell(binary, rules, gc, scale), engine)
+            reading = read_cell(crop_cell(text, rules, gc, scale), engine)
             review, flags = needs_review(reading.kind, reading.confidence, reading.flags, cfg)
             cells.append(Cell(
                 row=gc.row, col=gc.col, row_span=gc.row_span, col_span=gc.col_span,

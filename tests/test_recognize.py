@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from synth import draw, simple_table
 
-from ocr.cells import crop_cell
+from ocr.cells import binarize_text, crop_cell
 from ocr.config import Config
 from ocr.deskew import orient
 from ocr.grid import binarize, detect_tables
@@ -18,9 +18,9 @@ from ocr.recognize import clean_text, engine_for, read_cell
 def table():
     t = simple_table()
     upright, _ = orient(ink(draw([t])))
-    binary = binarize(upright, 1.0)
-    grids, rules = detect_tables(binary, 1.0)
-    crops = {(c.row, c.col): crop_cell(binary, rules, c, 1.0) for c in grids[0].cells}
+    grids, rules = detect_tables(binarize(upright, 1.0), 1.0)
+    text = binarize_text(upright, 1.0)
+    crops = {(c.row, c.col): crop_cell(text, rules, c, 1.0) for c in grids[0].cells}
     truth = {(c.row, c.col): c.text for c in t.cells}
     return crops, truth
 
