@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.show_wrong:
             for w in s.wrong_numbers:
                 print(json.dumps(w, ensure_ascii=False))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=150)  # a pipe or a CI log: print the whole table, not cut to 80 columns
+    console.print(table)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return 0

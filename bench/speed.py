@@ -72,7 +72,7 @@ def per_page_seconds(pages: list[tuple[Path, int]], backend: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages-from", type=Path, default=ROOT / "samples" / "data")
-    ap.add_argument("--peer-pages", type=int, default=3, help="table pages read by the slow pytesseract peer")
+    ap.add_argument("--peer-pages", type=int, default=1, help="table pages read by the slow pytesseract peer")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     pdfs = sorted(args.pages_from.glob("*.pdf"))

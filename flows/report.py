@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.ingest import LocalHook, Summary, ingest_flow, task_runner_for
+from flows.ingest import LocalHook, Summary, ingest_flow, shared_api, task_runner_for
 from ocr.config import Config
 
 
@@ -23,7 +23,8 @@ def run_ingest(files: list[str], out: Path, cfg: Config) -> Summary:
             bar.update(job, completed=done, total=total)
 
         flow = ingest_flow.with_options(task_runner=task_runner_for(cfg.workers))
-        summary = flow(files, str(out), cfg, LocalHook(progress))
+        with shared_api():
+            summary = flow(files, str(out), cfg, LocalHook(progress))
     for f in summary.failures:
         print(f"{f.path}: {f.reason}", file=sys.stderr)
     table = Table(title="reportscan ingest")
