@@ -7,8 +7,8 @@ document's record is assembled and written atomically as soon as its last page i
 
 from __future__ import annotations
 
-import subprocess
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field

@@ -29,6 +29,10 @@ class GridParams:
     min_table_w: int = 150
     min_table_h: int = 60
     margin: int = 6  # ignore this much next to a crossing rule when measuring a separator
+    contrast: int = 12  # local-mean threshold offset for rule pixels (lower finds fainter rules)
+    faint_dip: int = 5  # grey levels a faint rule lies below the paper beside it
+    faint_share: float = 0.7  # ... along this share of the stretch
+    faint_side: int = 8  # px beyond the line's tolerance where the paper is sampled
 
 
 def _odd(n: float) -> int:
@@ -36,10 +40,10 @@ def _odd(n: float) -> int:
     return n if n % 2 else n + 1
 
 
-def binarize(gray: np.ndarray, scale: float) -> np.ndarray:
+def binarize(gray: np.ndarray, scale: float, p: GridParams = GridParams()) -> np.ndarray:
     """Ink = 255. Local mean thresholding copes with uneven light and faint rules."""
     return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV,
-                                 _odd(41 * scale), 12)
+                                 _odd(41 * scale), p.contrast)
 
 
 def line_masks(binary: np.ndarray, scale: float, p: GridParams = GridParams(), short: bool = False
@@ -171,6 +175,43 @@ def _coverage(mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: 
     return float((hits > 0).any(axis=0).mean())
 
 
+def _faint_rule(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, tol: int,
+                p: GridParams) -> bool:
+    """Is there a thin dark line along `line` between t_a and t_b, however faint?
+
+    Used where the rule mask saw too little: faded print and JPEG leave a rule only a few grey levels
+    darker than the paper. Averaging along the line (9 px) beats the noise down; a rule is a narrow dip
+    (the darkest point within `tol` of the line, against the paper a few px further out on both sides)
+    along most of the stretch and at both its ends, where glyph strokes give dips here and there, or a
+    steady one (a vertical stroke) that stops short of the cell's edges.
+    """
+    if t_b - t_a < 8:
+        return False
+    ts = np.arange(int(np.ceil(t_a)), int(np.floor(t_b)) + 1)
+    ps = line.at(ts)
+    reach = tol + p.faint_side
+    offs = np.arange(-reach, reach + 1)
+    pp = np.rint(ps[None, :] + offs[:, None]).astype(int)
+    limit = gray.shape[0] if horizontal else gray.shape[1]
+    t_limit = gray.shape[1] if horizontal else gray.shape[0]
+    pp = np.clip(pp, 0, limit - 1)
+    tt = np.clip(np.broadcast_to(ts, pp.shape), 0, t_limit - 1)
+    samples = (gray[pp, tt] if horizontal else gray[tt, pp]).astype(np.float32)
+    smooth = cv2.blur(samples, (9, 1))  # along the line
+    inner = np.abs(offs) <= tol
+    centre = smooth[inner].min(axis=0)
+    where = offs[inner][smooth[inner].argmin(axis=0)]  # a rule's darkest point stays put; strokes wander
+    near = np.abs(offs) >= tol + 3
+    left = np.median(smooth[near & (offs < 0)], axis=0)
+    right = np.median(smooth[near & (offs > 0)], axis=0)
+    dip = np.minimum(left, right) - centre
+    steady = np.abs(where - np.median(where)) <= 1
+    good = (dip >= p.faint_dip) & steady
+    # A rule runs into the rules it meets; a glyph's stroke stops short of the cell's padding.
+    fifth = max(1, len(good) // 5)
+    return bool(good.mean() >= p.faint_share and good[:fifth].mean() >= 0.5 and good[-fifth:].mean() >= 0.5)
+
+
 def _find(parent: list[int], i: int) -> int:
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -179,7 +220,7 @@ def _find(parent: list[int], i: int) -> int:
 
 
 def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.ndarray,
-                scale: float, p: GridParams) -> Grid | None:
+                scale: float, p: GridParams, gray: np.ndarray | None = None) -> Grid | None:
     nr, nc = len(hs) - 1, len(vs) - 1
     if nr < 1 or nc < 1:
         return None
@@ -201,11 +242,13 @@ def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.nda
         for c in range(nc):
             if c + 1 < nc:  # vertical rule vs[c+1] between (r, c) and (r, c+1), along y
                 ya, yb = corner[r, c + 1, 1] + m, corner[r + 1, c + 1, 1] - m
-                if _coverage(vmask, vs[c + 1], ya, yb, False, tol) < _SEPARATOR_COVERAGE:
+                if _coverage(vmask, vs[c + 1], ya, yb, False, tol) < _SEPARATOR_COVERAGE and not (
+                        gray is not None and _faint_rule(gray, vs[c + 1], ya, yb, False, tol, p)):
                     union(r * nc + c, r * nc + c + 1)
             if r + 1 < nr:  # horizontal rule hs[r+1] between (r, c) and (r+1, c), along x
                 xa, xb = corner[r + 1, c, 0] + m, corner[r + 1, c + 1, 0] - m
-                if _coverage(hmask, hs[r + 1], xa, xb, True, tol) < _SEPARATOR_COVERAGE:
+                if _coverage(hmask, hs[r + 1], xa, xb, True, tol) < _SEPARATOR_COVERAGE and not (
+                        gray is not None and _faint_rule(gray, hs[r + 1], xa, xb, True, tol, p)):
                     union(r * nc + c, (r + 1) * nc + c)
     groups: dict[int, list[tuple[int, int]]] = {}
     for r in range(nr):
@@ -237,9 +280,12 @@ def _cell(corner: np.ndarray, r0: int, c0: int, r1: int, c1: int) -> GridCell:
     return GridCell(row=r0, col=c0, row_span=r1 - r0 + 1, col_span=c1 - c0 + 1, corners=pts)
 
 
-def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridParams()
-                  ) -> tuple[list[Grid], np.ndarray]:
-    """All ruled tables on an upright binarised page (see `binarize`), top to bottom, and their rules' mask."""
+def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridParams(),
+                  gray: np.ndarray | None = None) -> tuple[list[Grid], np.ndarray]:
+    """All ruled tables on an upright binarised page (see `binarize`), top to bottom, and their rules' mask.
+
+    With the page's `gray` too, a separator the rule mask misses is looked for as a faint line.
+    """
     hmask, vmask = line_masks(binary, scale, p)
     hshort, vshort = line_masks(binary, scale, p, short=True)
     both = cv2.bitwise_or(cv2.bitwise_or(hmask, vmask), vshort)
@@ -266,7 +312,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             continue
         hs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
         vs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
-        grid = _build_grid(hs, vs, hsub, vsub, scale, p)
+        grid = _build_grid(hs, vs, hsub, vsub, scale, p, None if gray is None else gray[y0:y1, x0:x1])
         if grid is None:
             continue
         grids.append(_shift(grid, x0, y0))

@@ -44,7 +44,7 @@ def analyse_page(page: PageImage, cfg: Config) -> PageResult:
     engine = engine_for(cfg)
     upright, orientation = orient(ink(page.rgb), engine.osd if cfg.detect_orientation else None)
     scale = effective_dpi(page) / 300.0
-    grids, rules = detect_tables(binarize(upright, scale), scale)
+    grids, rules = detect_tables(binarize(upright, scale), scale, gray=upright)
     text = binarize_text(upright, scale) if grids else None
     tables = []
     for grid in grids:

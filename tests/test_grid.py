@@ -27,7 +27,7 @@ def _truth(table: SynthTable) -> set[tuple[int, int, int, int]]:
 
 def _detect(rgb: np.ndarray, scale: float = 1.0):
     upright, orientation = orient(ink(rgb))
-    grids, _ = detect_tables(binarize(upright, scale), scale)
+    grids, _ = detect_tables(binarize(upright, scale), scale, gray=upright)
     return grids, orientation
 
 
@@ -65,6 +65,27 @@ def test_broken_and_faint_rules_are_bridged():
     page[188:193, 420:860] = np.maximum(page[188:193, 420:860], 170)  # faint rule under 申请人情况
     grids, _ = _detect(page)
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_faded_rule_is_found_by_its_faint_line():
+    t = simple_table()
+    page = draw([t])
+    # the vertical rule between 自然人 and 法人 fades to 12 grey levels under the paper, with scanner noise
+    page[189:282, 637:644] = np.maximum(page[189:282, 637:644], 243)
+    rng = np.random.default_rng(5)
+    noisy = np.clip(page.astype(np.int16) + rng.normal(0, 3, page.shape), 0, 255).astype(np.uint8)
+    grids, _ = _detect(noisy)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_text_across_a_merged_cell_does_not_split_it():
+    # a wide header whose centred text has vertical strokes right where a column rule would run
+    cells = [SynthCell(0, 0, 1, 4, "第二十条第（五）项"), SynthCell(1, 0, 1, 1, "信息内容"),
+             SynthCell(1, 1, 1, 1, "1"), SynthCell(1, 2, 1, 1, "2"), SynthCell(1, 3, 1, 1, "3")]
+    for shift in range(0, 60, 12):
+        t = SynthTable([300 + shift, 200, 200, 200 - shift], [80, 80], cells, origin=(100, 100))
+        grids, _ = _detect(draw([t]))
+        assert _structure(grids[0]) == _truth(t), shift
 
 
 def test_red_stamp_over_rules_is_ignored():
