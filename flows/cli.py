@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--out", required=True, type=Path)
     smp.add_argument("--count", type=int, default=1)
     smp.add_argument("--seed", type=int, default=0)
-    smp.add_argument("--tier", choices=["clean", "typical", "hard"], default="clean")
+    smp.add_argument("--tier", choices=["clean", "typical", "hard", "digital"], default="clean",
+                     help="scan quality, or digital: a born-digital PDF with a text layer")
 
     ins = sub.add_parser("inspect", help="draw the detected grid of one page, cells coloured by confidence")
     ins.add_argument("file", type=Path)

@@ -17,8 +17,9 @@ from ocr.errors import PageError
 from ocr.grid import binarize, detect_tables
 from ocr.model import BBox, Cell, PageImage, PageResult, Table
 from ocr.rasterize import DocumentInfo, ink, probe, render_page
-from ocr.recognize import engine_for, read_cell
+from ocr.recognize import CellReading, clean_text, engine_for, is_number, read_cell
 from ocr.records import build_record, needs_review
+from ocr.textlayer import Word, page_words, text_in
 
 _A4_SHORT_INCHES = 8.27
 
@@ -37,26 +38,40 @@ def _bbox(points: np.ndarray, size: tuple[int, int]) -> BBox:
     return (int(max(0, x0)), int(max(0, y0)), int(min(w, x1)), int(min(h, y1)))
 
 
-def analyse_page(page: PageImage, cfg: Config) -> PageResult:
-    """Orient, find tables, read every cell of one rasterized page."""
+def read_text_layer(bbox: BBox, words: list[Word]) -> CellReading:
+    """A cell read from the PDF's own text: exact, so as sure as a reading gets."""
+    text = clean_text(text_in(bbox, words), "label")
+    if not text:
+        return CellReading("", 1.0, "blank", ["blank"])
+    if text == "-":
+        return CellReading(text, 1.0, "number", ["dash"])
+    return CellReading(text, 1.0, "number" if is_number(text) else "label", [])
+
+
+def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) -> PageResult:
+    """Orient, find tables, read every cell of one rasterized page (from `words` when it has a text layer)."""
     start = time.perf_counter()
     w, h = page.size
     engine = engine_for(cfg)
-    upright, orientation = orient(ink(page.rgb), engine.osd if cfg.detect_orientation else None)
+    osd = engine.osd if cfg.detect_orientation and words is None else None
+    upright, orientation = orient(ink(page.rgb), osd)
     scale = effective_dpi(page) / 300.0
     grids, rules = detect_tables(binarize(upright, scale), scale, gray=upright)
-    text = binarize_text(upright, scale) if grids else None
+    text = binarize_text(upright, scale) if grids and words is None else None
     tables = []
     for grid in grids:
         cells = []
         for gc in grid.cells:
-            reading = read_cell(crop_cell(text, rules, gc, scale), engine)
+            bbox = _bbox(to_original(gc.corners, orientation), (w, h))
+            if words is not None:
+                reading, source = read_text_layer(bbox, words), "text_layer"
+            else:
+                reading, source = read_cell(crop_cell(text, rules, gc, scale), engine), "tesseract"
             review, flags = needs_review(reading.kind, reading.confidence, reading.flags, cfg)
             cells.append(Cell(
-                row=gc.row, col=gc.col, row_span=gc.row_span, col_span=gc.col_span,
-                bbox=_bbox(to_original(gc.corners, orientation), (w, h)),
+                row=gc.row, col=gc.col, row_span=gc.row_span, col_span=gc.col_span, bbox=bbox,
                 text=reading.text, confidence=round(reading.confidence, 4), needs_review=review, flags=flags,
-                kind=reading.kind, read_by="none" if reading.kind == "blank" else "tesseract",
+                kind=reading.kind, read_by="none" if reading.kind == "blank" else source,
             ))
         corners = np.array([[grid.bbox[0], grid.bbox[1]], [grid.bbox[2], grid.bbox[1]],
                             [grid.bbox[2], grid.bbox[3]], [grid.bbox[0], grid.bbox[3]]], dtype=np.float64)
@@ -73,7 +88,7 @@ def process_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
         page = render_page(info, number, cfg)
     except PageError as exc:
         return PageResult(number=number, width=w, height=h, error=str(exc))
-    return analyse_page(page, cfg)
+    return analyse_page(page, cfg, page_words(info, number))
 
 
 def process_document(path: str, cfg: Config) -> tuple[DocumentInfo, list[PageResult]]:

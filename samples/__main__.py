@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from samples.generate import generate_samples
+from samples.generate import DIGITAL, generate_samples
 from samples.scan import TIERS
 
 
@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--count", type=int, default=1, help="number of documents")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--tier", choices=TIERS, default="typical", help="scan quality tier")
+    parser.add_argument("--tier", choices=(*TIERS, DIGITAL), default="typical",
+                        help="scan quality tier, or digital for a born-digital PDF (text layer, no scan)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     paths = generate_samples(args.out, args.count, args.seed, args.tier)

@@ -35,7 +35,8 @@ from samples.scan import (
 )
 
 PX_PER_PT = DPI / 72
-TIER_CODES = {tier: i for i, tier in enumerate(TIERS)}
+DIGITAL = "digital"  # born-digital: the vector PDF itself, text layer and all, never scanned
+TIER_CODES = {tier: i for i, tier in enumerate((*TIERS, DIGITAL))}
 CLOSING_SEAL_PROB = {"clean": 0.3, "typical": 0.5, "hard": 0.6}
 
 
@@ -86,15 +87,20 @@ def _stamp_page(img: np.ndarray, page: PageLayout, report: Report, params: ScanP
 def generate_document(seed: int, tier: str, index: int, name: str) -> tuple[bytes, dict[str, Any]]:
     """One sample: the image-only PDF bytes and its truth dictionary."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, TIER_CODES[tier], index]))
-    report = make_report(rng, tier)
+    report = make_report(rng, "clean" if tier == DIGITAL else tier)
     style, pages = layout_document(report, rng)
-    rasters = rasterize(draw_pdf(style, pages), DPI)
+    vector = draw_pdf(style, pages)
+    if tier == DIGITAL:
+        identity = np.eye(3)
+        page_info = [{"page": n, "width": PAGE_PX[0], "height": PAGE_PX[1], "rotation": 0, "skew": 0.0, "stamps": 0}
+                     for n in range(1, len(pages) + 1)]
+        return vector, _truth(seed, tier, index, name, report, page_info, _tables(pages, lambda _n: identity))
+    rasters = rasterize(vector, DPI)
     if len(rasters) != len(pages):
         raise RuntimeError(f"pdftoppm gave {len(rasters)} pages for {len(pages)} laid out")
     jpegs: list[bytes] = []
     page_info: list[dict[str, Any]] = []
-    tables: list[dict[str, Any]] = []
-    last_part: dict[str, int] = {}
+    homographies: dict[int, np.ndarray] = {}
     for page_no, (img, page) in enumerate(zip(rasters, pages, strict=True), start=1):
         if img.shape[:2] != (PAGE_PX[1], PAGE_PX[0]):
             got = f"{img.shape[1]}×{img.shape[0]}"
@@ -108,24 +114,36 @@ def generate_document(seed: int, tier: str, index: int, name: str) -> tuple[byte
         jpegs.append(encode_jpeg(degrade(img, h, params, rng), params.jpeg_quality, DPI))
         page_info.append({"page": page_no, "width": PAGE_PX[0], "height": PAGE_PX[1], "rotation": 0,
                           "skew": round(skew_of(h, PAGE_PX[0], PAGE_PX[1]), 2), "stamps": stamps})
+        homographies[page_no] = h
+    return pack_pdf(jpegs), _truth(seed, tier, index, name, report, page_info, _tables(pages, homographies.get))
+
+
+def _tables(pages: list[PageLayout], homography_of: Any) -> list[dict[str, Any]]:
+    """Truth for every table part, its geometry mapped through its page's homography."""
+    tables: list[dict[str, Any]] = []
+    last_part: dict[str, int] = {}
+    for page_no, page in enumerate(pages, start=1):
         for part in page.parts:
             previous = last_part.get(part.key) if part.part > 0 else None
             last_part[part.key] = len(tables)
-            tables.append(_table_truth(part, page_no, h, previous))
+            tables.append(_table_truth(part, page_no, homography_of(page_no), previous))
+    return tables
 
+
+def _truth(seed: int, tier: str, index: int, name: str, report: Any, page_info: list[dict[str, Any]],
+           tables: list[dict[str, Any]]) -> dict[str, Any]:
     unmapped: list[dict[str, Any]] = []
     if report.procurement is not None:
         table = next(i for i, t in enumerate(tables) if t["template_table"] == T.ACTIVE_DISCLOSURE)
         row = next(c["row"] for c in tables[table]["cells"] if c["text"] == T.PROCUREMENT_LABEL)
         unmapped.append({"label": T.PROCUREMENT_LABEL, "values": [report.procurement], "table": table,
                          "row": row})
-    truth = {
+    return {
         "generator": GENERATOR_VERSION, "seed": seed, "tier": tier, "index": index, "source": f"{name}.pdf",
-        "dpi": DPI, "pages": len(pages),
+        "dpi": DPI, "pages": len(page_info),
         "report": {"agency": report.agency.name, "year": report.year, "date": report.date.isoformat()},
         "page_info": page_info, "tables": tables, "fields": dict(report.fields), "unmapped": unmapped,
     }
-    return pack_pdf(jpegs), truth
 
 
 def truth_json(truth: dict[str, Any]) -> str:
@@ -139,7 +157,7 @@ def generate_samples(out: Path, count: int, seed: int, tier: str) -> list[Path]:
     Returns the PDF paths.  Existing files of the same names are overwritten.
     """
     if tier not in TIER_CODES:
-        raise ValueError(f"tier must be one of {TIERS}, not {tier!r}")
+        raise ValueError(f"tier must be one of {(*TIERS, DIGITAL)}, not {tier!r}")
     if count < 0:
         raise ValueError("count must be >= 0")
     require_poppler()

@@ -1,0 +1,87 @@
+"""Born-digital PDFs: read cell text from the PDF's own text layer instead of OCR.
+
+Many of these reports are exported straight from Word: their text is exact and free to read. A text
+layer laid over a full-page scan is another matter (an earlier OCR pass, often wrong), so a page whose
+text sits on a page-sized image is treated as a scan and read with Tesseract.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+from dataclasses import dataclass
+
+from ocr.model import BBox
+from ocr.rasterize import DocumentInfo
+
+_WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
+_IMAGE_ROW = re.compile(r"^\s*(\d+)\s+\d+\s+image\s+(\d+)\s+(\d+)\s+.*?\s(\d+)\s+(\d+)\s+\S+\s+\S+\s*$", re.M)
+_SCAN_COVER = 0.8  # an image covering this share of the page makes the page a scan
+_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    bbox: BBox  # pixels at the page's render dpi, origin top-left
+
+
+def page_words(info: DocumentInfo, number: int) -> list[Word] | None:
+    """The page's words in render pixels, or None when the page has no text layer worth trusting."""
+    if info.kind != "pdf" or info.dpi is None:
+        return None
+    try:
+        out = subprocess.run(["pdftotext", "-f", str(number), "-l", str(number), "-bbox-layout", str(info.path), "-"],
+                             capture_output=True, text=True, errors="replace", timeout=_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if out.returncode != 0:
+        return None
+    scale = info.dpi / 72.0
+    words = [Word(html.unescape(t).strip(), (int(float(x0) * scale), int(float(y0) * scale),
+                                             int(round(float(x1) * scale)), int(round(float(y1) * scale))))
+             for x0, y0, x1, y1, t in _WORD.findall(out.stdout)]
+    words = [w for w in words if w.text]
+    if not words or _is_scanned(info, number):
+        return None
+    return words
+
+
+def _is_scanned(info: DocumentInfo, number: int) -> bool:
+    """True when an image covers most of the page: any text there is an OCR layer, not the source."""
+    try:
+        out = subprocess.run(["pdfimages", "-list", "-f", str(number), "-l", str(number), str(info.path)],
+                             capture_output=True, text=True, errors="replace", timeout=_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return True
+    pw, ph = info.page_sizes[number - 1]
+    for _page, w, h, xppi, yppi in _IMAGE_ROW.findall(out.stdout):
+        if int(xppi) <= 0 or int(yppi) <= 0:
+            continue
+        # the image's size on the page, in render pixels
+        iw, ih = int(w) / int(xppi) * info.dpi, int(h) / int(yppi) * info.dpi
+        if iw * ih >= _SCAN_COVER * pw * ph:
+            return True
+    return False
+
+
+def text_in(box: BBox, words: list[Word]) -> str:
+    """Words whose centre lies in `box`, in reading order (lines top to bottom, then left to right)."""
+    x0, y0, x1, y1 = box
+    inside = [w for w in words
+              if x0 <= (w.bbox[0] + w.bbox[2]) / 2 <= x1 and y0 <= (w.bbox[1] + w.bbox[3]) / 2 <= y1]
+    if not inside:
+        return ""
+    inside.sort(key=lambda w: (w.bbox[1], w.bbox[0]))
+    lines: list[list[Word]] = []
+    for w in inside:
+        if lines and abs(w.bbox[1] - lines[-1][0].bbox[1]) <= 0.5 * (w.bbox[3] - w.bbox[1]):
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    parts = []
+    for line in lines:
+        line.sort(key=lambda w: w.bbox[0])
+        parts.append(" ".join(w.text for w in line))
+    return "".join(parts)
