@@ -159,6 +159,31 @@ def _keep_crossed(hs: list[Line], vs: list[Line], tol: float) -> tuple[list[Line
     return hs, vs
 
 
+def _open_borders(hs: list[Line], vs: list[Line], scale: float) -> tuple[list[Line], list[Line]]:
+    """Add the outer rule a table leaves out (many have no left and right border, some no top).
+
+    When most rules of one direction run well past the outermost rule of the other, the table's edge is
+    where they end: a virtual rule there closes the outer cells.
+    """
+    overhang = 30 * scale
+    found_h, found_v = list(hs), list(vs)  # judge both directions on the rules actually printed
+    hs, vs = list(hs), list(vs)
+    for rules, across, out in ((found_h, found_v, vs), (found_v, found_h, hs)):
+        if len(rules) < 2 or len(across) < 2:
+            continue
+        ordered = sorted(across, key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
+        first = ordered[0].at((ordered[0].t0 + ordered[0].t1) / 2)
+        last = ordered[-1].at((ordered[-1].t0 + ordered[-1].t1) / 2)
+        lo, hi = min(r.at((r.t0 + r.t1) / 2) for r in rules), max(r.at((r.t0 + r.t1) / 2) for r in rules)
+        starts = np.array([r.t0 for r in rules])
+        ends = np.array([r.t1 for r in rules])
+        if np.mean(starts < first - overhang) >= 0.6:
+            out.append(Line(float(np.median(starts[starts < first - overhang])), 0.0, lo, hi))
+        if np.mean(ends > last + overhang) >= 0.6:
+            out.append(Line(float(np.median(ends[ends > last + overhang])), 0.0, lo, hi))
+    return hs, vs
+
+
 def _coverage(mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, tol: int) -> float:
     """Share of positions between t_a and t_b where the rule's mask has ink within `tol` of the line."""
     if t_b - t_a < 2:
@@ -308,6 +333,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         vs = _lines(vsub, False, tol, p.min_rule * scale * 0.6,
                     np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
+        hs, vs = _open_borders(hs, vs, scale)
         if len(hs) < 2 or len(vs) < 2:
             continue
         hs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))

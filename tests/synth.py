@@ -38,6 +38,7 @@ class SynthTable:
     origin: tuple[int, int] = (100, 100)
     rule: int = 3
     open_top: bool = False
+    open_sides: bool = False  # no outer left and right rules, as many reports print their tables
     gaps: list[tuple[int, int, int, int]] = field(default_factory=list)  # white boxes drawn over rules
 
     @property
@@ -72,6 +73,8 @@ def draw(tables: list[SynthTable], size: tuple[int, int] = (1600, 1200), text_px
                     continue
                 d.rectangle([xs[k], ys[r] - t.rule // 2, xs[k + 1], ys[r] + t.rule // 2], fill="black")
         for k in range(t.n_cols + 1):
+            if t.open_sides and k in (0, t.n_cols):
+                continue
             for r in range(t.n_rows):
                 left, right = covered.get((r, k - 1)), covered.get((r, k))
                 if left is not None and left is right:
@@ -94,7 +97,8 @@ def draw(tables: list[SynthTable], size: tuple[int, int] = (1600, 1200), text_px
     return np.asarray(img).copy()
 
 
-def simple_table(origin: tuple[int, int] = (100, 100), open_top: bool = False) -> SynthTable:
+def simple_table(origin: tuple[int, int] = (100, 100), open_top: bool = False, open_sides: bool = False
+                 ) -> SynthTable:
     """4 x 4 with a header spanning two columns and a label spanning two rows."""
     cells = [
         SynthCell(0, 0, 2, 1, "项目"), SynthCell(0, 1, 1, 2, "申请人情况"), SynthCell(0, 3, 2, 1, "总计"),
@@ -104,7 +108,8 @@ def simple_table(origin: tuple[int, int] = (100, 100), open_top: bool = False) -
         SynthCell(3, 0, 1, 1, "上年结转"), SynthCell(3, 1, 1, 1, "0"), SynthCell(3, 2, 1, 1, ""),
         SynthCell(3, 3, 1, 1, "-"),
     ]
-    return SynthTable([320, 220, 220, 220], [90, 90, 90, 90], cells, origin=origin, open_top=open_top)
+    return SynthTable([320, 220, 220, 220], [90, 90, 90, 90], cells, origin=origin, open_top=open_top,
+                      open_sides=open_sides)
 
 
 def rotate(img: np.ndarray, degrees: float) -> np.ndarray:

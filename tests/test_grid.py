@@ -88,6 +88,15 @@ def test_text_across_a_merged_cell_does_not_split_it():
         assert _structure(grids[0]) == _truth(t), shift
 
 
+@pytest.mark.parametrize(("open_top", "open_sides"), [(True, False), (False, True), (True, True)])
+def test_open_outer_border(open_top, open_sides):
+    t = simple_table(open_top=open_top, open_sides=open_sides)
+    grids, _ = _detect(draw([t]))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+    x0, y0, x1, y1 = grids[0].bbox
+    assert abs(x0 - 100) < 8 and abs(x1 - 1080) < 8 and abs(y0 - 100) < 8 and abs(y1 - 460) < 8
+
+
 def test_red_stamp_over_rules_is_ignored():
     t = simple_table()
     grids, _ = _detect(add_stamp(draw([t]), (640, 280), 170))
