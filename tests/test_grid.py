@@ -139,3 +139,22 @@ def test_low_resolution_page():
     small = cv2.resize(page, None, fx=1 / 3, fy=1 / 3, interpolation=cv2.INTER_AREA)  # ~100 dpi
     grids, _ = _detect(small, scale=1 / 3)
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_nested_spans_like_table_three():
+    """A 3x3 corner note, a header over 5 columns over a 3-column group, a row label over 5 rows
+    holding a label over 3 rows: spans inside spans, as in table 三."""
+    cells = [
+        SynthCell(0, 0, 3, 3, "（本列数据的勾稽关系）"), SynthCell(0, 3, 1, 5, "申请人情况"),
+        SynthCell(1, 3, 2, 1, "自然人"), SynthCell(1, 4, 1, 3, "法人或其他组织"), SynthCell(1, 7, 2, 1, "总计"),
+        SynthCell(2, 4, 1, 1, "商业"), SynthCell(2, 5, 1, 1, "科研"), SynthCell(2, 6, 1, 1, "其他"),
+        SynthCell(3, 0, 5, 1, "三、结果"), SynthCell(3, 1, 1, 2, "（一）予以公开"),
+        SynthCell(4, 1, 3, 1, "（三）不予公开"), SynthCell(4, 2, 1, 1, "1.国家秘密"),
+        SynthCell(5, 2, 1, 1, "2.法律禁止"), SynthCell(6, 2, 1, 1, "3.三安全"),
+        SynthCell(7, 1, 1, 2, "（七）总计"),
+    ] + [SynthCell(r, c, 1, 1, str((r * 7 + c) % 10)) for r in range(3, 8) for c in range(3, 8)]
+    t = SynthTable([120, 150, 260, 120, 120, 120, 120, 120], [80, 80, 80] + [70] * 5, cells, origin=(60, 60))
+    grids, _ = _detect(draw([t], size=(1300, 800), text_px=30))
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (8, 8)
+    assert _structure(grids[0]) == _truth(t)

@@ -1,0 +1,57 @@
+"""Assembling records: continued tables, output names, atomic writes, the review decision."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ocr.config import Config
+from ocr.model import Table
+from ocr.rasterize import DocumentInfo
+from ocr.records import link_continuations, needs_review, output_names, write_json_atomic
+
+
+def _table(page: int, y0: int, y1: int, n_cols: int = 10) -> Table:
+    return Table(page=page, bbox=(100, y0, 2300, y1), n_rows=3, n_cols=n_cols, cells=[])
+
+
+def test_a_table_cut_by_a_page_break_is_linked_to_its_first_part():
+    tables = [_table(2, 300, 900, 4), _table(2, 1200, 3300), _table(3, 250, 1800), _table(3, 2000, 2600, 15)]
+    link_continuations(tables, {2: 3508, 3: 3508})
+    assert [t.continued_from for t in tables] == [None, None, 1, None]
+
+
+@pytest.mark.parametrize(("prev_bottom", "next_top", "cols"), [(2000, 250, 10), (3300, 1500, 10), (3300, 250, 4)])
+def test_tables_that_do_not_continue_stay_apart(prev_bottom, next_top, cols):
+    tables = [_table(1, 300, prev_bottom), _table(2, next_top, next_top + 500, cols)]
+    link_continuations(tables, {1: 3508, 2: 3508})
+    assert tables[1].continued_from is None
+
+
+def test_same_stem_inputs_get_their_hash_in_the_name():
+    def info(path: str, sha: str) -> DocumentInfo:
+        return DocumentInfo(Path(path), "pdf", sha, 1, 300, ((10, 10),))
+
+    names = output_names([info("a/r.pdf", "ab" * 32), info("b/r.pdf", "cd" * 32), info("c/s.pdf", "ef" * 32)])
+    assert names == {Path("a/r.pdf"): "r-abababab.json", Path("b/r.pdf"): "r-cdcdcdcd.json",
+                     Path("c/s.pdf"): "s.json"}
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    write_json_atomic({"a": 1}, target)
+    with pytest.raises(TypeError):
+        write_json_atomic({"a": object()}, target)  # not serialisable: fails mid-write
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_review_decision():
+    cfg = Config(workers=1, review_threshold_number=0.9, review_threshold_label=0.8)
+    assert needs_review("blank", 1.0, ["blank"], cfg) == (False, ["blank"])
+    assert needs_review("number", 0.95, [], cfg) == (False, [])
+    assert needs_review("number", 0.85, [], cfg) == (True, ["low_confidence"])
+    assert needs_review("label", 0.85, [], cfg) == (False, [])
+    assert needs_review("label", 0.99, ["unreadable"], cfg) == (True, ["unreadable"])
