@@ -33,7 +33,11 @@ def estimate_skew(gray: np.ndarray) -> float:
     """Degrees the content is turned counter-clockwise; 0.0 on a page with nothing to measure."""
     binary, _ = _small_binary(gray)
     h, w = binary.shape
-    lines = cv2.HoughLinesP(binary, 1, np.pi / 1800, threshold=max(60, w // 8),
+    # Hough's cost grows with the points it votes for: keep only horizontal runs (a 9 px run still
+    # follows a rule tilted by 6 degrees), which drops most glyph pixels.
+    runs = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
+    # a coarse 0.25 deg vote is enough: the angle is measured from the segment end points
+    lines = cv2.HoughLinesP(runs, 1, np.pi / 720, threshold=max(60, w // 8),
                             minLineLength=w // 5, maxLineGap=8)
     angles, weights = [], []
     if lines is not None:
