@@ -41,12 +41,19 @@ def estimate_skew(gray: np.ndarray) -> float:
                             minLineLength=w // 5, maxLineGap=8)
     angles, weights = [], []
     if lines is not None:
+        ys, xs = np.nonzero(runs)
         for x0, y0, x1, y1 in lines[:, 0, :]:
             dx, dy = float(x1 - x0), float(y1 - y0)
-            ang = np.degrees(np.arctan2(dy, dx))
-            if abs(ang) <= _MAX_SKEW:
-                angles.append(ang)
-                weights.append(np.hypot(dx, dy))
+            if abs(np.degrees(np.arctan2(dy, dx))) > _MAX_SKEW or dx == 0:
+                continue
+            # Hough's segment is only as straight as its 0.25 deg bin: refit it on the pixels along it.
+            slope = dy / dx
+            lo, hi = min(x0, x1), max(x0, x1)
+            near = (xs >= lo) & (xs <= hi) & (np.abs(ys - (y0 + slope * (xs - x0))) <= 2.0)
+            if near.sum() >= 20:
+                slope = float(np.polyfit(xs[near], ys[near], 1)[0])
+            angles.append(np.degrees(np.arctan(slope)))
+            weights.append(np.hypot(dx, dy))
     if len(angles) >= 3:
         return round(-_weighted_median(np.array(angles), np.array(weights)), 3)
     return round(-_profile_skew(binary), 3)

@@ -44,8 +44,9 @@ def write_overlay(path: Path, page: int, out_dir: Path, cfg: Config) -> Path:
     if not 1 <= page <= info.pages:
         raise PageError(f"page {page} does not exist (the file has {info.pages})")
     image = render_page(info, page, cfg)
+    rgb = image.rgb
     result = analyse_page(image, cfg)
-    picture = draw_overlay(image.rgb, result)
+    picture = draw_overlay(rgb, result)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{path.stem}-p{page}.png"
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=out_dir)

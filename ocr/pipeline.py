@@ -24,11 +24,11 @@ from ocr.textlayer import Word, page_words, text_in
 _A4_SHORT_INCHES = 8.27
 
 
-def effective_dpi(page: PageImage) -> float:
+def effective_dpi(dpi: int | None, size: tuple[int, int]) -> float:
     """The page's dpi, or a guess from its size (most reports are A4) when the file declares none."""
-    if page.dpi:
-        return float(page.dpi)
-    return min(page.size) / _A4_SHORT_INCHES
+    if dpi:
+        return float(dpi)
+    return min(size) / _A4_SHORT_INCHES
 
 
 def _bbox(points: np.ndarray, size: tuple[int, int]) -> BBox:
@@ -49,13 +49,22 @@ def read_text_layer(bbox: BBox, words: list[Word]) -> CellReading:
 
 
 def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) -> PageResult:
-    """Orient, find tables, read every cell of one rasterized page (from `words` when it has a text layer)."""
+    """Orient, find tables, read every cell of one rasterized page (from `words` when it has a text layer).
+
+    Takes the page's colour image over: only its ink channel is kept, so the 26 MB of RGB of a 300 dpi
+    page is freed before the heavy work (the caller must not use `page.rgb` afterwards).
+    """
     start = time.perf_counter()
     w, h = page.size
+    number, dpi = page.number, page.dpi
+    gray = ink(page.rgb)
+    page.rgb = gray  # drop the colour planes
     engine = engine_for(cfg)
     osd = engine.osd if cfg.detect_orientation and words is None else None
-    upright, orientation = orient(ink(page.rgb), osd)
-    scale = effective_dpi(page) / 300.0
+    upright, orientation = orient(gray, osd)
+    del gray
+    page.rgb = upright
+    scale = effective_dpi(dpi, (w, h)) / 300.0
     grids, rules = detect_tables(binarize(upright, scale), scale, gray=upright)
     text = binarize_text(upright, scale) if grids and words is None else None
     tables = []
@@ -75,9 +84,9 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) 
             ))
         corners = np.array([[grid.bbox[0], grid.bbox[1]], [grid.bbox[2], grid.bbox[1]],
                             [grid.bbox[2], grid.bbox[3]], [grid.bbox[0], grid.bbox[3]]], dtype=np.float64)
-        tables.append(Table(page=page.number, bbox=_bbox(to_original(corners, orientation), (w, h)),
+        tables.append(Table(page=number, bbox=_bbox(to_original(corners, orientation), (w, h)),
                             n_rows=grid.n_rows, n_cols=grid.n_cols, cells=cells))
-    return PageResult(number=page.number, width=w, height=h, rotation=orientation.rotation,
+    return PageResult(number=number, width=w, height=h, rotation=orientation.rotation,
                       skew=round(orientation.skew, 3), tables=tables, seconds=time.perf_counter() - start)
 
 
