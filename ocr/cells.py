@@ -29,8 +29,14 @@ def binarize_text(gray: np.ndarray, scale: float) -> np.ndarray:
     return cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, block, 26)
 
 
-def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float) -> CellImage:
-    """Cleaned crop of one cell from the text-binarised upright page (`binarize_text`) and its rule mask."""
+def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float,
+              faint: np.ndarray | None = None) -> CellImage:
+    """Cleaned crop of one cell from the text-binarised upright page (`binarize_text`) and its rule mask.
+
+    `faint` is a more sensitive binarisation of the same page (the grid's): a cell that looks empty in
+    the strict one but holds ink in it is faint print, not a blank, and is read from that ink instead.
+    Calling a faint '0' blank would be a wrong value with full confidence.
+    """
     c = cell.corners
     inset = max(1, int(round(3 * scale)))
     x0 = int(np.ceil(max(c[0, 0], c[3, 0]))) + inset
@@ -41,13 +47,13 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
     x1, y1 = min(x1, binary.shape[1]), min(y1, binary.shape[0])
     if x1 - x0 < 3 or y1 - y0 < 3:
         return CellImage(None, 0, False)
-    ink = binary[y0:y1, x0:x1].copy()
     grow = max(1, int(round(2 * scale)))
     rule = cv2.dilate(rules[y0:y1, x0:x1], np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-    ink[rule > 0] = 0
-    ink = _drop_specks(ink, max(3, int(6 * scale * scale)))
-    ink = _drop_bars(ink, scale)
-    if cv2.countNonZero(ink) < max(8, int(16 * scale * scale)):
+    enough = max(8, int(16 * scale * scale))
+    ink = _clean(binary[y0:y1, x0:x1], rule, scale)
+    if cv2.countNonZero(ink) < enough and faint is not None:
+        ink = _clean(faint[y0:y1, x0:x1], rule, scale)
+    if cv2.countNonZero(ink) < enough:
         return CellImage(None, 0, False)
     ys, xs = np.nonzero(ink)
     ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
@@ -62,6 +68,14 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
         ink = np.where(ink > 127, 255, 0).astype(np.uint8)
     out = cv2.copyMakeBorder(255 - ink, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=255)
     return CellImage(out, max(1, len(bands)), numeric)
+
+
+def _clean(ink: np.ndarray, rule: np.ndarray, scale: float) -> np.ndarray:
+    """Remove the rules, specks and rule ghosts from a cell's binary crop."""
+    ink = ink.copy()
+    ink[rule > 0] = 0
+    ink = _drop_specks(ink, max(3, int(6 * scale * scale)))
+    return _drop_bars(ink, scale)
 
 
 def _drop_specks(ink: np.ndarray, min_area: int) -> np.ndarray:

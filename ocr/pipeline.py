@@ -65,7 +65,8 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) 
     del gray
     page.rgb = upright
     scale = effective_dpi(dpi, (w, h)) / 300.0
-    grids, rules = detect_tables(binarize(upright, scale), scale, gray=upright)
+    binary = binarize(upright, scale)
+    grids, rules = detect_tables(binary, scale, gray=upright)
     text = binarize_text(upright, scale) if grids and words is None else None
     tables = []
     for grid in grids:
@@ -75,7 +76,7 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) 
             if words is not None:
                 reading, source = read_text_layer(bbox, words), "text_layer"
             else:
-                reading, source = read_cell(crop_cell(text, rules, gc, scale), engine), "tesseract"
+                reading, source = read_cell(crop_cell(text, rules, gc, scale, binary), engine), "tesseract"
             review, flags = needs_review(reading.kind, reading.confidence, reading.flags, cfg)
             cells.append(Cell(
                 row=gc.row, col=gc.col, row_span=gc.row_span, col_span=gc.col_span, bbox=bbox,

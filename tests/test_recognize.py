@@ -68,3 +68,25 @@ def test_spaces_between_chinese_characters_are_removed():
     assert clean_text("本 年 新收 政府 信息", "label") == "本年新收政府信息"
     assert clean_text("1 234", "number") == "1234"
     assert clean_text("Article 20 第二十条", "label") == "Article 20第二十条"
+
+
+def test_faint_print_is_read_not_called_blank():
+    from ocr.cells import binarize_text
+
+    t = simple_table()
+    page = draw([t])
+    x0, y0, x1, y1 = next(c for c in t.cells if c.text == "0").bbox
+    inner = page[y0 + 6:y1 - 6, x0 + 6:x1 - 6]
+    inner[inner < 128] = 234  # the printed "0" fades to a light grey
+    rng = np.random.default_rng(2)
+    page = np.clip(page.astype(np.int16) + rng.normal(0, 2, page.shape), 0, 255).astype(np.uint8)
+    upright, _ = orient(ink(page))
+    binary = binarize(upright, 1.0)
+    grids, rules = detect_tables(binary, 1.0)
+    cell = next(c for c in grids[0].cells if (c.row, c.col) == (3, 1))
+    strict = crop_cell(binarize_text(upright, 1.0), rules, cell, 1.0)
+    assert strict.image is None  # the strict text threshold loses it...
+    r = read_cell(crop_cell(binarize_text(upright, 1.0), rules, cell, 1.0, binary), engine_for(Config(workers=1)))
+    assert r.kind != "blank"  # ...but it is not reported as an empty cell
+    blank = next(c for c in grids[0].cells if (c.row, c.col) == (3, 2))
+    assert crop_cell(binarize_text(upright, 1.0), rules, blank, 1.0, binary).image is None
