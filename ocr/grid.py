@@ -317,7 +317,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
     both = cv2.bitwise_or(cv2.bitwise_or(hmask, vmask), vshort)
     joined = cv2.dilate(both, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))))
     # Tables are found on a quarter-size copy: a full-page int32 label image alone is 35 MB at 300 dpi.
-    f = _REGION_SHRINK
+    f = max(1, int(_REGION_SHRINK * scale))  # at low resolution a few px already part two tables
     jh, jw = joined.shape
     joined = cv2.copyMakeBorder(joined, 0, -jh % f, 0, -jw % f, cv2.BORDER_CONSTANT, value=0)
     small = cv2.resize(joined, (joined.shape[1] // f, joined.shape[0] // f), interpolation=cv2.INTER_AREA)
@@ -348,12 +348,18 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         hs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
         vs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
         grid = _build_grid(hs, vs, hsub, vsub, scale, p, None if gray is None else gray[y0:y1, x0:x1])
-        if grid is None:
+        if grid is None or not _table_sized(grid, scale, p):
             continue
         grids.append(_shift(grid, x0, y0))
         rule_mask[y0:y1, x0:x1] |= hsub | vsub
     grids.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
     return grids, rule_mask
+
+
+def _table_sized(grid: Grid, scale: float, p: GridParams) -> bool:
+    """A framed box, or a tangle of strokes a few glyphs wide, is not a table."""
+    x0, y0, x1, y1 = grid.bbox
+    return len(grid.cells) >= 2 and x1 - x0 >= p.min_table_w * scale and y1 - y0 >= p.min_table_h * scale
 
 
 def _shift(grid: Grid, dx: int, dy: int) -> Grid:

@@ -61,10 +61,10 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) 
     page.rgb = gray  # drop the colour planes
     engine = engine_for(cfg)
     osd = engine.osd if cfg.detect_orientation and words is None else None
-    upright, orientation = orient(gray, osd)
+    scale = effective_dpi(dpi, (w, h)) / 300.0
+    upright, orientation = orient(gray, osd, scale)
     del gray
     page.rgb = upright
-    scale = effective_dpi(dpi, (w, h)) / 300.0
     binary = binarize(upright, scale)
     grids, rules = detect_tables(binary, scale, gray=upright)
     text = binarize_text(upright, scale) if grids and words is None else None
