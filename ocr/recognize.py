@@ -38,6 +38,8 @@ _DASH_CONFIDENCE = 0.95  # judged from shape alone: one solid bar, nothing else 
 _MAX_NUMBER_ASPECT = 6.0  # a one-line crop wider than this (in heights) is a label, not a figure
 _NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 _CJK = r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]"
+# chi_sim reads the full-width parentheses of （一）… as angle brackets, which these reports never print.
+_LABEL_CONFUSIONS = str.maketrans({"〈": "（", "〉": "）"})
 _CJK_GAP = re.compile(rf"(?<={_CJK})\s+|\s+(?={_CJK})")
 
 
@@ -46,7 +48,7 @@ def clean_text(text: str, mode: Mode) -> str:
     text = text.strip()
     if mode == "number":
         return re.sub(r"\s+", "", text)
-    text = _CJK_GAP.sub("", text)
+    text = _CJK_GAP.sub("", text).translate(_LABEL_CONFUSIONS)
     return re.sub(r"\s+", " ", text)
 
 

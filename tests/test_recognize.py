@@ -68,6 +68,7 @@ def test_spaces_between_chinese_characters_are_removed():
     assert clean_text("本 年 新收 政府 信息", "label") == "本年新收政府信息"
     assert clean_text("1 234", "number") == "1234"
     assert clean_text("Article 20 第二十条", "label") == "Article 20第二十条"
+    assert clean_text("第二十条第〈八)项", "label") == "第二十条第（八)项"  # chi_sim's angle-bracket misreading
 
 
 def test_faint_print_is_read_not_called_blank():
