@@ -60,7 +60,7 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
     bands = _text_bands(ink)
     line_h = float(np.median([b - a for a, b in bands])) if bands else float(ink.shape[0])
     numeric = len(bands) == 1 and _digit_like(ink)
-    if _is_dash(ink):
+    if _is_dash(ink, scale):
         return CellImage(None, 1, True, dash=True)
     if line_h < _MIN_LINE_HEIGHT:
         f = _TARGET_LINE_HEIGHT / max(line_h, 1.0)
@@ -133,11 +133,11 @@ def _text_bands(ink: np.ndarray) -> list[tuple[int, int]]:
     return [(a, b) for a, b in bands if b - a >= 0.3 * tall]
 
 
-def _is_dash(ink: np.ndarray) -> bool:
+def _is_dash(ink: np.ndarray, scale: float) -> bool:
     """One solid bar, much wider than tall, no taller than a stroke or two (cut tight already)."""
     h, w = ink.shape
     n = cv2.connectedComponents(ink, connectivity=8)[0]
-    return n == 2 and w >= 3 * h and h <= 12 and cv2.countNonZero(ink) >= 0.6 * h * w
+    return n == 2 and w >= 3 * h and h <= max(4, 12 * scale) and cv2.countNonZero(ink) >= 0.6 * h * w
 
 
 def _digit_like(ink: np.ndarray) -> bool:

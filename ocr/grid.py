@@ -291,7 +291,7 @@ def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.nda
             for r, c in slots:
                 if not taken[r, c]:
                     taken[r, c] = True
-                    cells.append(_cell(corner, r, c, r, c))
+                    cells.append(_cell(corner, r, c, r, c, uncertain=True))
             continue
         taken[r0:r1 + 1, c0:c1 + 1] = True
         cells.append(_cell(corner, r0, c0, r1, c1))
@@ -301,9 +301,9 @@ def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.nda
     return Grid(bbox=bbox, rows=hs, cols=vs, cells=cells)
 
 
-def _cell(corner: np.ndarray, r0: int, c0: int, r1: int, c1: int) -> GridCell:
+def _cell(corner: np.ndarray, r0: int, c0: int, r1: int, c1: int, uncertain: bool = False) -> GridCell:
     pts = np.array([corner[r0, c0], corner[r0, c1 + 1], corner[r1 + 1, c1 + 1], corner[r1 + 1, c0]])
-    return GridCell(row=r0, col=c0, row_span=r1 - r0 + 1, col_span=c1 - c0 + 1, corners=pts)
+    return GridCell(row=r0, col=c0, row_span=r1 - r0 + 1, col_span=c1 - c0 + 1, corners=pts, uncertain=uncertain)
 
 
 def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridParams(),
@@ -370,7 +370,8 @@ def _shift(grid: Grid, dx: int, dy: int) -> Grid:
     def vline(ln: Line) -> Line:
         return Line(ln.a + dx - ln.b * dy, ln.b, ln.t0 + dy, ln.t1 + dy)
 
-    cells = [GridCell(c.row, c.col, c.row_span, c.col_span, c.corners + np.array([dx, dy])) for c in grid.cells]
+    cells = [GridCell(c.row, c.col, c.row_span, c.col_span, c.corners + np.array([dx, dy]), c.uncertain)
+             for c in grid.cells]
     x0, y0, x1, y1 = grid.bbox
     return Grid((x0 + dx, y0 + dy, x1 + dx, y1 + dy), [hline(h) for h in grid.rows],
                 [vline(v) for v in grid.cols], cells)

@@ -66,6 +66,7 @@ class GridCell:
     row_span: int
     col_span: int
     corners: np.ndarray  # 4 x 2 float: top-left, top-right, bottom-right, bottom-left
+    uncertain: bool = False  # split out of a merged group that was not a rectangle
 
 
 @dataclass
@@ -129,6 +130,8 @@ class _Strict(BaseModel):
 CellFlag = Literal[
     "low_confidence", "normalized", "repaired", "suggested", "constraint_failed",
     "source_inconsistent", "blank", "unreadable", "dash",
+    "readers_disagree",  # the digit and the label readers read different numbers: always reviewed
+    "grid_uncertain",  # the cell's rules could not be made into a rectangle: its extent is a guess
 ]
 
 

@@ -40,9 +40,13 @@ def _bbox(points: np.ndarray, size: tuple[int, int]) -> BBox:
 
 def read_text_layer(bbox: BBox, words: list[Word]) -> CellReading:
     """A cell read from the PDF's own text: exact, so as sure as a reading gets."""
-    text = clean_text(text_in(bbox, words), "label")
+    lines = [clean_text(line, "label") for line in text_in(bbox, words)]
+    text = "".join(lines)  # a label wrapped over lines reads on without a break
     if not text:
         return CellReading("", 1.0, "blank", ["blank"])
+    if len(lines) > 1 and any(is_number(line) for line in lines):
+        # "12" over "34" is not 1234: figures on several lines of one cell need a person.
+        return CellReading(" ".join(lines), 1.0, "label", ["readers_disagree"])
     if text == "-":
         return CellReading(text, 1.0, "number", ["dash"])
     return CellReading(text, 1.0, "number" if is_number(text) else "label", [])
@@ -77,7 +81,8 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) 
                 reading, source = read_text_layer(bbox, words), "text_layer"
             else:
                 reading, source = read_cell(crop_cell(text, rules, gc, scale, binary), engine), "tesseract"
-            review, flags = needs_review(reading.kind, reading.confidence, reading.flags, cfg)
+            raw_flags = [*reading.flags, "grid_uncertain"] if gc.uncertain else reading.flags
+            review, flags = needs_review(reading.kind, reading.confidence, raw_flags, cfg)
             cells.append(Cell(
                 row=gc.row, col=gc.col, row_span=gc.row_span, col_span=gc.col_span, bbox=bbox,
                 text=reading.text, confidence=round(reading.confidence, 4), needs_review=review, flags=flags,

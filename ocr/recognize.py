@@ -242,5 +242,8 @@ def read_cell(crop: CellImage, engine: Engine) -> CellReading:
     if number is not None and numeric and unicodedata.normalize("NFKC", label.text) == number.text:
         # Glyphs did not look like digits (touching, blurred), but both readers agree they are.
         return CellReading(number.text, min(number.confidence, label.confidence), "number", [])
+    if number is not None and numeric and re.search(r"\d", label.text):
+        # The digit reader saw a number, the label reader other digits: one of them is wrong.
+        return CellReading(label.text, min(number.confidence, label.confidence), "label", ["readers_disagree"])
     flags = [] if label.text else ["unreadable"]
     return CellReading(label.text, label.confidence, "label", flags)

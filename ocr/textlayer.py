@@ -17,6 +17,7 @@ from ocr.rasterize import DocumentInfo
 
 _WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
 _IMAGE_ROW = re.compile(r"^\s*(\d+)\s+\d+\s+image\s+(\d+)\s+(\d+)\s+.*?\s(\d+)\s+(\d+)\s+\S+\s+\S+\s*$", re.M)
+_UNMAPPED = re.compile("[\ufffd\ue000-\uf8ff]")  # a font without a ToUnicode map: no real text
 _SCAN_COVER = 0.8  # an image covering this share of the page makes the page a scan
 _TIMEOUT = 120
 
@@ -43,8 +44,8 @@ def page_words(info: DocumentInfo, number: int) -> list[Word] | None:
                                              int(round(float(x1) * scale)), int(round(float(y1) * scale))))
              for x0, y0, x1, y1, t in _WORD.findall(out.stdout)]
     words = [w for w in words if w.text]
-    if not words or _is_scanned(info, number):
-        return None
+    if not words or _is_scanned(info, number) or any(_UNMAPPED.search(w.text) for w in words):
+        return None  # no text, an OCR layer over a scan, or glyphs without Unicode: read the pixels
     return words
 
 
@@ -55,24 +56,24 @@ def _is_scanned(info: DocumentInfo, number: int) -> bool:
                              capture_output=True, text=True, errors="replace", timeout=_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         return True
+    if out.returncode != 0:
+        return True  # cannot tell: do not trust the text
     pw, ph = info.page_sizes[number - 1]
+    covered = 0.0
     for _page, w, h, xppi, yppi in _IMAGE_ROW.findall(out.stdout):
-        if int(xppi) <= 0 or int(yppi) <= 0:
-            continue
-        # the image's size on the page, in render pixels
-        iw, ih = int(w) / int(xppi) * info.dpi, int(h) / int(yppi) * info.dpi
-        if iw * ih >= _SCAN_COVER * pw * ph:
-            return True
-    return False
+        if int(xppi) > 0 and int(yppi) > 0:  # the image's size on the page, in render pixels
+            covered += int(w) / int(xppi) * info.dpi * int(h) / int(yppi) * info.dpi
+    return covered >= _SCAN_COVER * pw * ph  # a scan stored as strips or tiles adds up too
 
 
-def text_in(box: BBox, words: list[Word]) -> str:
-    """Words whose centre lies in `box`, in reading order (lines top to bottom, then left to right)."""
+def text_in(box: BBox, words: list[Word]) -> list[str]:
+    """Lines of the words whose centre lies in `box` (half-open, so a word belongs to one cell only),
+    top to bottom, each left to right."""
     x0, y0, x1, y1 = box
     inside = [w for w in words
-              if x0 <= (w.bbox[0] + w.bbox[2]) / 2 <= x1 and y0 <= (w.bbox[1] + w.bbox[3]) / 2 <= y1]
+              if x0 <= (w.bbox[0] + w.bbox[2]) / 2 < x1 and y0 <= (w.bbox[1] + w.bbox[3]) / 2 < y1]
     if not inside:
-        return ""
+        return []
     inside.sort(key=lambda w: (w.bbox[1], w.bbox[0]))
     lines: list[list[Word]] = []
     for w in inside:
@@ -84,4 +85,4 @@ def text_in(box: BBox, words: list[Word]) -> str:
     for line in lines:
         line.sort(key=lambda w: w.bbox[0])
         parts.append(" ".join(w.text for w in line))
-    return "".join(parts)
+    return parts

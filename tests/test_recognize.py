@@ -91,3 +91,27 @@ def test_faint_print_is_read_not_called_blank():
     assert r.kind != "blank"  # ...but it is not reported as an empty cell
     blank = next(c for c in grids[0].cells if (c.row, c.col) == (3, 2))
     assert crop_cell(binarize_text(upright, 1.0), rules, blank, 1.0, binary).image is None
+
+
+class _TwoReaders:
+    """An engine whose digit and label readers disagree, as Tesseract's sometimes do."""
+
+    def __init__(self, number: str, label: str) -> None:
+        self.texts = {"number": number, "label": label}
+
+    def read(self, image, mode):
+        from ocr.model import Reading
+
+        return Reading(self.texts[mode], 0.97, mode)
+
+
+def test_disagreeing_readers_send_the_cell_to_review():
+    from ocr.model import CellImage
+    from ocr.records import needs_review
+
+    crop = CellImage(np.full((60, 120), 255, np.uint8), 1, False)  # not digit-shaped: both readers run
+    r = read_cell(crop, _TwoReaders("123", "128"))
+    assert "readers_disagree" in r.flags
+    assert needs_review(r.kind, r.confidence, r.flags, Config(workers=1))[0]
+    agree = read_cell(crop, _TwoReaders("123", "１２３"))
+    assert (agree.text, agree.kind, agree.flags) == ("123", "number", [])

@@ -55,3 +55,9 @@ def test_review_decision():
     assert needs_review("number", 0.85, [], cfg) == (True, ["low_confidence"])
     assert needs_review("label", 0.85, [], cfg) == (False, [])
     assert needs_review("label", 0.99, ["unreadable"], cfg) == (True, ["unreadable"])
+
+
+def test_cells_whose_extent_is_a_guess_are_always_reviewed():
+    cfg = Config(workers=1)
+    assert needs_review("number", 0.99, ["grid_uncertain"], cfg)[0]
+    assert needs_review("label", 0.99, ["readers_disagree"], cfg)[0]

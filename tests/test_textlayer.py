@@ -52,3 +52,16 @@ def test_hidden_ocr_layer_over_a_scan_is_ignored(tmp_path):
     c.save()
     info = probe(path, Config(workers=1))
     assert page_words(info, 1) is None
+
+
+def test_text_layer_words_go_to_one_cell_and_lines_of_figures_are_not_glued():
+    from ocr.pipeline import read_text_layer
+    from ocr.textlayer import Word, text_in
+
+    words = [Word("12", (10, 10, 30, 30)), Word("34", (10, 40, 30, 60)), Word("边", (90, 10, 110, 30))]
+    assert text_in((0, 0, 100, 100), words) == ["12", "34"]
+    assert text_in((100, 0, 200, 100), words) == ["边"]  # centre x == 100 belongs to the right cell only
+    r = read_text_layer((0, 0, 100, 100), words)
+    assert r.text == "12 34" and "readers_disagree" in r.flags
+    wrapped = [Word("本年新收政府", (10, 10, 90, 30)), Word("信息公开申请", (10, 40, 90, 60))]
+    assert read_text_layer((0, 0, 100, 100), wrapped).text == "本年新收政府信息公开申请"
