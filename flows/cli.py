@@ -55,8 +55,12 @@ def _config(args: argparse.Namespace) -> object:
         return Config(dpi=args.dpi, max_megapixels=args.max_megapixels, backend=args.backend,
                       detect_orientation=not args.no_osd, workers=args.workers)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SystemExit(_usage_error(f"{'.'.join(map(str, first['loc']))}: {first['msg']}")) from exc
+        raise SystemExit(_usage_error(_first_error(exc))) from exc
+
+
+def _first_error(exc: object) -> str:
+    first = exc.errors()[0]  # type: ignore[attr-defined]
+    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
 def _usage_error(msg: str) -> int:
@@ -80,6 +84,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not files:
         print("reportscan: nothing to process", file=sys.stderr)
         return EXIT_INPUT
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        if not os.access(args.out, os.W_OK):
+            raise PermissionError("not writable")
+    except OSError as exc:
+        return _usage_error(f"--out {args.out}: cannot write there ({exc})")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no phoning home from batch jobs
     os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")  # the run's own server needs no UI (~0.6 s)
     if not args.verbose:
@@ -102,12 +112,17 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from ocr.config import Config
     from ocr.errors import DependencyError, InputError, PageError
     from ocr.inspect import write_overlay
     from ocr.recognize import check_dependencies
 
-    cfg = Config(dpi=args.dpi, workers=1)
+    try:
+        cfg = Config(dpi=args.dpi, workers=1)
+    except ValidationError as exc:
+        return _usage_error(_first_error(exc))
     try:
         check_dependencies(cfg)
     except DependencyError as exc:

@@ -166,7 +166,10 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
         if progress:
             progress(done, total)
         if len(results[info.path]) == info.pages:
-            _finish(info, list(results[info.path].values()), out / names[info.path], cfg, summary)
+            try:
+                _finish(info, list(results[info.path].values()), out / names[info.path], cfg, summary)
+            except OSError as exc:  # disk full, permissions: this record fails, the others still get written
+                summary.failures.append(Failure(str(info.path), f"record not written ({exc})"))
     summary.documents = len(infos)
     summary.failed = len({f.path for f in summary.failures})
     write_json_atomic(summary.to_dict(), out / "_summary.json")

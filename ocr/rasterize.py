@@ -80,14 +80,16 @@ def probe(path: Path, cfg: Config) -> DocumentInfo:
         raise InputError(path, "no such file")
     if not path.is_file():
         raise InputError(path, "not a regular file")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(path, "empty file")
-    with path.open("rb") as fh:
-        head = fh.read(1024)
-    if b"%PDF-" in head:
-        return _probe_pdf(path, cfg)
-    return _probe_image(path, cfg)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(path, "empty file")
+        with path.open("rb") as fh:
+            head = fh.read(1024)
+        if b"%PDF-" in head:
+            return _probe_pdf(path, cfg)
+        return _probe_image(path, cfg)
+    except OSError as exc:  # unreadable (permissions, I/O error): this file fails, the batch goes on
+        raise InputError(path, f"cannot be read ({exc.strerror or exc})") from exc
 
 
 def _probe_pdf(path: Path, cfg: Config) -> DocumentInfo:
@@ -175,6 +177,8 @@ def _render_pdf_page(info: DocumentInfo, number: int, cfg: Config) -> PageImage:
         images = convert_from_path(
             str(info.path), dpi=cfg.dpi, first_page=number, last_page=number, fmt="ppm", thread_count=1,
         )
+    except (OSError, subprocess.SubprocessError):
+        raise  # transient (I/O, a killed poppler, no memory): the flow's task retries these
     except Exception as exc:  # pdf2image raises several unrelated types for poppler failures
         raise PageError(f"page {number} could not be rendered ({type(exc).__name__}: {exc})") from exc
     if not images:

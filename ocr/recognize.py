@@ -78,7 +78,8 @@ def tessdata_dir() -> Path:
 def check_dependencies(cfg: Config) -> None:
     """Fail early, with what to install, when Tesseract, a language or poppler is missing."""
     apt = "apt-get install tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-osd poppler-utils"
-    for tool, pkg in (("pdfinfo", "poppler-utils"), ("pdftoppm", "poppler-utils")):
+    for tool, pkg in (("pdfinfo", "poppler-utils"), ("pdftoppm", "poppler-utils"), ("pdftotext", "poppler-utils"),
+                      ("pdfimages", "poppler-utils")):
         if shutil.which(tool) is None:
             raise DependencyError(f"{tool} not found: install {pkg} ({apt})")
     if cfg.backend == "pytesseract" and shutil.which("tesseract") is None:

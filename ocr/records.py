@@ -72,10 +72,17 @@ def build_record(info: DocumentInfo, pages: Sequence[PageResult], cfg: Config) -
 
 def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:
     """`<stem>.json`, or `<stem>-<sha8>.json` for every input whose stem another input shares."""
-    stems = Counter(i.path.stem for i in infos)
+    stems = Counter(i.path.stem.casefold() for i in infos)
     names: dict[Path, str] = {}
+    taken: set[str] = {"_summary.json"}
     for i in infos:
-        names[i.path] = f"{i.path.stem}-{i.sha256[:8]}.json" if stems[i.path.stem] > 1 else f"{i.path.stem}.json"
+        stem = i.path.stem
+        name = f"{stem}-{i.sha256[:8]}.json" if stems[stem.casefold()] > 1 or stem.startswith("_") else f"{stem}.json"
+        base, n = name.removesuffix(".json"), 2
+        while name.casefold() in taken:  # the same file twice, from two folders: number the copies
+            name, n = f"{base}-{n}.json", n + 1
+        taken.add(name.casefold())
+        names[i.path] = name
     return names
 
 

@@ -133,3 +133,13 @@ def test_good_batch_exits_0(tmp_path):
     r = run("ingest", tmp_path / "ok.png", tmp_path / "ok2.png", "--out", tmp_path / "out", "--workers", "1")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "ok.json").exists() and (tmp_path / "out" / "ok2.json").exists()
+
+
+def test_out_that_is_a_file_is_bad_usage(tmp_path):
+    png = tmp_path / "a.png"
+    Image.new("RGB", (10, 10), "white").save(png)
+    (tmp_path / "out").write_text("a file, not a folder")
+    r = run("ingest", png, "--out", tmp_path / "out")
+    assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
+    r = run("inspect", png, "--out", tmp_path / "o2", "--dpi", "10")
+    assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -83,10 +83,11 @@ def test_truncated_pdf_is_refused_or_repaired_never_half_read(tmp_path):
         info = probe(cut, CFG)
     except InputError as exc:
         assert "not a readable PDF" in str(exc) or "no pages" in str(exc)
-    else:  # poppler repaired it: every page it claims must render or fail as a page
+    else:  # poppler repaired it: every page it claims renders at its announced size, or fails as a page
         for n in range(1, info.pages + 1):
             with contextlib.suppress(PageError):
-                render_page(info, n, CFG)
+                w, h = info.page_sizes[n - 1]
+                assert render_page(info, n, CFG).rgb.shape[:2] == (h, w)
 
 
 def test_user_password_refused_owner_password_alone_is_fine(tmp_path):
@@ -126,3 +127,20 @@ def test_decompression_bomb_image_is_refused_before_decoding(tmp_path):
     (tmp_path / "small.png").write_bytes(buf.getvalue())
     with pytest.raises(InputError, match="megapixel limit"):
         probe(tmp_path / "small.png", small)
+
+
+def test_unreadable_file_is_a_one_line_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    path = make_pdf(tmp_path / "secret.pdf", pages=1)
+    real_open = Path.open
+
+    def refuse(self, *args, **kwargs):  # what a permission or I/O error looks like, even to root
+        if self == path:
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(InputError, match="cannot be read") as err:
+        probe(path, CFG)
+    assert str(err.value).startswith(str(path))

@@ -61,3 +61,11 @@ def test_cells_whose_extent_is_a_guess_are_always_reviewed():
     cfg = Config(workers=1)
     assert needs_review("number", 0.99, ["grid_uncertain"], cfg)[0]
     assert needs_review("label", 0.99, ["readers_disagree"], cfg)[0]
+
+
+def test_identical_files_in_two_folders_and_a_summary_lookalike_get_names_of_their_own():
+    def info(path: str, sha: str) -> DocumentInfo:
+        return DocumentInfo(Path(path), "pdf", sha, 1, 300, ((10, 10),))
+
+    names = output_names([info("a/r.pdf", "ab" * 32), info("b/r.pdf", "ab" * 32), info("c/_summary.pdf", "cd" * 32)])
+    assert len(set(names.values())) == 3 and "_summary.json" not in names.values()
