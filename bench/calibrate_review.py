@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ocr.config import Config
 from ocr.pipeline import process_document
-from ocr.records import build_record
+from ocr.records import ALWAYS_REVIEWED, build_record
 from samples.generate import generate_samples
 from samples.score import IOU_MATCH, iou, norm
 
@@ -45,27 +45,44 @@ def observations(folder: Path, workers: int) -> list[dict]:
             cands = [pt for pt in record["tables"] if pt["page"] == tt["page"] and iou(pt["bbox"], tt["bbox"]) >= 0.5]
             pcells = cands[0]["cells"] if cands else []
             for tc in tt["cells"]:
-                if tc["kind"] == "blank":
-                    continue
                 spans = (tc["row_span"], tc["col_span"])
                 match = max((pc for pc in pcells if (pc["row_span"], pc["col_span"]) == spans),
                             key=lambda pc: iou(pc["bbox"], tc["bbox"]), default=None)
                 if match is not None and iou(match["bbox"], tc["bbox"]) < IOU_MATCH:
                     match = None
+                if tc["kind"] == "blank" and match is not None and match["kind"] == "blank":
+                    continue  # an empty cell seen empty: nothing to review, nothing wrong
                 rows.append({"tier": truth["tier"], "truth_kind": tc["kind"],
                              "read_kind": match["kind"] if match else None,
                              "confidence": match["confidence"] if match else 0.0,
+                             "flagged": bool(match and any(f in match["flags"] for f in ALWAYS_REVIEWED)),
                              "right": match is not None and norm(match["text"]) == norm(tc["text"])})
     return rows
 
 
+HARD_SILENT_MAX = 0.002  # silent wrong numbers allowed on hard scans (issue 4's bound); none elsewhere
+
+
 def pick_thresholds(rows: list[dict]) -> dict[str, float]:
-    """Just above the most confident wrong reading of a number cell, per routing kind."""
+    """Per routing kind: just above the most confident wrong reading of a number (or empty) cell on clean
+    and typical scans, raised until hard scans keep their silent errors under HARD_SILENT_MAX.
+
+    On hard scans Tesseract is sometimes sure and wrong ('0' read '9' at 0.95): catching every such cell
+    by confidence alone would flag most numbers; the template's arithmetic is what catches those.
+    """
+    def wrong(kind: str, tiers: tuple[str, ...]) -> list[float]:
+        return sorted(r["confidence"] for r in rows if r["tier"] in tiers and r["read_kind"] == kind
+                      and r["truth_kind"] in ("number", "blank") and not r["right"])
+
+    hard_numbers = sum(r["truth_kind"] == "number" for r in rows if r["tier"] == "hard")
+    allowed = int(HARD_SILENT_MAX * hard_numbers)
     out = {}
     for kind in ("number", "label"):
-        wrong = [r["confidence"] for r in rows if r["truth_kind"] == "number" and not r["right"]
-                 and r["read_kind"] == kind]
-        out[kind] = round(min(1.0, max(wrong) + 0.005), 3) if wrong else 0.0
+        easy = wrong(kind, ("clean", "typical"))
+        hard = wrong(kind, ("hard",))
+        floor = easy[-1] if easy else 0.0
+        hard_floor = hard[-1 - allowed] if len(hard) > allowed else 0.0
+        out[kind] = round(min(1.0, max(floor, hard_floor) + 0.005), 3)
     return out
 
 
@@ -77,9 +94,14 @@ def measure(rows: list[dict], thresholds: dict[str, float]) -> dict[str, dict[st
             continue
 
         def flagged(r: dict) -> bool:
-            return r["read_kind"] is None or r["confidence"] < thresholds[r["read_kind"]]
+            if r["read_kind"] is None:
+                return True  # the cell was not found: nothing was reported for it
+            if r["read_kind"] == "blank":
+                return False  # blank cells are never flagged: a wrong blank is a silent error
+            return r["flagged"] or r["confidence"] < thresholds[r["read_kind"]]
 
         nums = [r for r in sub if r["truth_kind"] == "number"]
+        blanks = [r for r in sub if r["truth_kind"] == "blank"]
         labels = [r for r in sub if r["truth_kind"] == "label"]
         table[tier] = {
             "cells": len(sub),
@@ -89,6 +111,8 @@ def measure(rows: list[dict], thresholds: dict[str, float]) -> dict[str, dict[st
             "numbers_wrong": sum(not r["right"] for r in nums),
             "numbers_wrong_unflagged": sum(not r["right"] and not flagged(r) for r in nums),
             "labels_wrong_unflagged": sum(not r["right"] and not flagged(r) for r in labels),
+            "blank_cells_read_as_ink": len(blanks),
+            "blank_cells_read_as_ink_unflagged": sum(not flagged(r) for r in blanks),
         }
     return table
 

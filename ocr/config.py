@@ -21,8 +21,8 @@ class Config(BaseModel):
     number_lang: str = "eng"
     detect_orientation: bool = Field(True, description="run Tesseract OSD to catch 90/180/270 degree pages")
     # Calibrated on generated documents (bench/calibrate_review.py); see docs/review-threshold.md.
-    review_threshold_number: float = Field(0.895, ge=0, le=1)
-    review_threshold_label: float = Field(0.895, ge=0, le=1)
+    review_threshold_number: float = Field(0.805, ge=0, le=1)
+    review_threshold_label: float = Field(0.855, ge=0, le=1)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     def digest(self) -> str:

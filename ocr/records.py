@@ -19,7 +19,7 @@ from ocr.model import PageInfo, PageResult, Producer, Record, Table
 from ocr.rasterize import DocumentInfo
 from ocr.recognize import tessdata_dir, tesseract_version, traineddata_sha256
 
-_ALWAYS_REVIEWED = ("unreadable", "readers_disagree", "grid_uncertain")
+ALWAYS_REVIEWED = ("unreadable", "readers_disagree", "grid_uncertain")
 _CONTINUE_BOTTOM = 0.80  # a part ending below this share of its page may continue on the next one
 _CONTINUE_TOP = 0.25  # ... when the next page's first table starts above this share
 
@@ -29,7 +29,7 @@ def needs_review(kind: str, confidence: float, flags: Sequence[str], cfg: Config
     out = list(flags)
     if kind == "blank":
         return False, out
-    if any(f in out for f in _ALWAYS_REVIEWED):
+    if any(f in out for f in ALWAYS_REVIEWED):
         return True, out
     limit = cfg.review_threshold_number if kind == "number" else cfg.review_threshold_label
     if confidence < limit:
