@@ -15,18 +15,11 @@ from samples.score import iou
 DATA = Path(__file__).parent / "data" / "ctdar"
 
 
-def _gt_tables(xml: Path) -> list[tuple[int, int, int, int]]:
+def _boxes(xml: Path, element: str) -> list[tuple[int, int, int, int]]:
+    """Axis-aligned boxes of the `table` or `cell` polygons of a cTDaR annotation (point order varies)."""
     boxes = []
-    for points in re.findall(r"<table>\s*<Coords points=\"([^\"]+)\"", xml.read_text(encoding="utf-8")):
-        xy = [tuple(map(int, p.split(","))) for p in points.split()]
-        xs, ys = [p[0] for p in xy], [p[1] for p in xy]
-        boxes.append((min(xs), min(ys), max(xs), max(ys)))
-    return boxes
-
-
-def _gt_cells(xml: Path) -> list[tuple[int, int, int, int]]:
-    boxes = []
-    for points in re.findall(r"<cell[^>]*>\s*<Coords points=\"([^\"]+)\"", xml.read_text(encoding="utf-8")):
+    pattern = rf"<{element}[^>]*>\s*<Coords points=\"([^\"]+)\""
+    for points in re.findall(pattern, xml.read_text(encoding="utf-8")):
         xy = [tuple(map(int, p.split(","))) for p in points.split()]
         xs, ys = [p[0] for p in xy], [p[1] for p in xy]
         boxes.append((min(xs), min(ys), max(xs), max(ys)))
@@ -50,12 +43,12 @@ def test_every_ruled_table_is_found_upright(name):
     cfg = Config(workers=1)
     result = analyse_page(render_page(probe(DATA / f"{name}.jpg", cfg), 1, cfg), cfg)
     assert result.rotation == 0 and abs(result.skew) < 0.5
-    truth = _gt_tables(DATA / f"{name}.xml")
+    truth = _boxes(DATA / f"{name}.xml", "table")
     found = [max((iou(t, p.bbox) for p in result.tables), default=0.0) for t in truth]
     assert all(v >= 0.5 for v in found), found
     assert len(result.tables) == len(truth)
     # text is seen at ~96 dpi too: the cells holding the truth's text boxes are read, not called blank
     cells = [c for t in result.tables for c in t.cells]
-    held = [_holder(box, cells) for box in _gt_cells(DATA / f"{name}.xml")]
+    held = [_holder(box, cells) for box in _boxes(DATA / f"{name}.xml", "cell")]
     assert sum(c is not None for c in held) >= 0.9 * len(held)
     assert sum(c is not None and c.kind != "blank" for c in held) >= 0.9 * len(held)
