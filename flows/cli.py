@@ -68,16 +68,24 @@ def _usage_error(msg: str) -> int:
     return EXIT_USAGE
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
+def _missing_dependency(cfg: object) -> int | None:
+    """Exit code 3 with what to install, or None when Tesseract, its languages and poppler are there."""
     from ocr.errors import DependencyError
     from ocr.recognize import check_dependencies
 
-    cfg = _config(args)
     try:
-        check_dependencies(cfg)
+        check_dependencies(cfg)  # type: ignore[arg-type]
     except DependencyError as exc:
         print(f"reportscan: missing dependency: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
+    return None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+
+    cfg = _config(args)
+    if (missing := _missing_dependency(cfg)) is not None:
+        return missing
     files, path_errors = find_inputs(args.paths)
     for e in path_errors:
         print(e, file=sys.stderr)
@@ -115,19 +123,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from ocr.config import Config
-    from ocr.errors import DependencyError, InputError, PageError
+    from ocr.errors import InputError, PageError
     from ocr.inspect import write_overlay
-    from ocr.recognize import check_dependencies
 
     try:
         cfg = Config(dpi=args.dpi, workers=1)
     except ValidationError as exc:
         return _usage_error(_first_error(exc))
-    try:
-        check_dependencies(cfg)
-    except DependencyError as exc:
-        print(f"reportscan: missing dependency: {exc}", file=sys.stderr)
-        return EXIT_DEPENDENCY
+    if (missing := _missing_dependency(cfg)) is not None:
+        return missing
     try:
         print(write_overlay(args.file, args.page, args.out, cfg))
     except (InputError, PageError) as exc:

@@ -9,7 +9,6 @@ must read the same text.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from PIL import Image
 from ocr.config import Config
 from ocr.errors import DependencyError
 from ocr.model import CellImage, Reading
+from ocr.rasterize import sha256_of
 
 # Tesseract's OpenMP threads spin against each other and against sibling workers: on small crops one
 # thread is 5-8x faster (measured: a 40 ms label read drops to ~14 ms). Must be set before libtesseract
@@ -97,14 +97,14 @@ def check_dependencies(cfg: Config) -> None:
             raise DependencyError(f"Tesseract language '{lang}' not found in {tessdata}: install {pkg} ({apt})")
 
 
-@cache
 def traineddata_sha256(lang: str) -> str:
-    path = tessdata_dir() / f"{lang}.traineddata"
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _file_sha256(tessdata_dir() / f"{lang}.traineddata")
+
+
+@cache
+def _file_sha256(path: Path) -> str:
+    """Cached per path (a traineddata file is ~40 MB; TESSDATA_PREFIX may point elsewhere later)."""
+    return sha256_of(path)
 
 
 @cache
