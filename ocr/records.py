@@ -44,7 +44,27 @@ def producer(cfg: Config) -> Producer:
     return Producer(reportscan=__version__, tesseract=tesseract_version(), traineddata=data, config=cfg.digest())
 
 
-def link_continuations(tables: list[Table], heights: dict[int, int]) -> None:
+Frame = tuple[int, int, int]
+"""A page's rotation (clockwise, applied to make it upright) and its width and height as rasterized."""
+
+
+def upright_span(bbox: tuple[int, int, int, int], frame: Frame) -> tuple[float, float, float]:
+    """Top and bottom of a box on the upright page, and the upright page's height.
+
+    Boxes are recorded in the page's frame as scanned; "bottom of the page" means the upright page's.
+    """
+    rotation, w, h = frame
+    x0, y0, x1, y1 = bbox
+    if rotation == 90:  # (x, y) -> (h - 1 - y, x)
+        return x0, x1, w
+    if rotation == 180:
+        return h - y1, h - y0, h
+    if rotation == 270:  # (x, y) -> (y, w - 1 - x)
+        return w - x1, w - x0, w
+    return y0, y1, h
+
+
+def link_continuations(tables: list[Table], frames: dict[int, Frame]) -> None:
     """Mark a page's first table as the continuation of the previous page's last one when it looks so."""
     by_page: dict[int, list[int]] = {}
     for i, t in enumerate(tables):
@@ -54,7 +74,9 @@ def link_continuations(tables: list[Table], heights: dict[int, int]) -> None:
         if not prev:
             continue
         last, first = tables[prev[-1]], tables[idxs[0]]
-        if (last.bbox[3] >= _CONTINUE_BOTTOM * heights[page - 1] and first.bbox[1] <= _CONTINUE_TOP * heights[page]
+        _, last_bottom, last_h = upright_span(last.bbox, frames[page - 1])
+        first_top, _, first_h = upright_span(first.bbox, frames[page])
+        if (last_bottom >= _CONTINUE_BOTTOM * last_h and first_top <= _CONTINUE_TOP * first_h
                 and last.n_cols == first.n_cols):
             first.continued_from = prev[-1]
 
@@ -62,7 +84,7 @@ def link_continuations(tables: list[Table], heights: dict[int, int]) -> None:
 def build_record(info: DocumentInfo, pages: Sequence[PageResult], cfg: Config) -> Record:
     pages = sorted(pages, key=lambda p: p.number)
     tables: list[Table] = [t for p in pages for t in p.tables]
-    link_continuations(tables, {p.number: p.height for p in pages})
+    link_continuations(tables, {p.number: (p.rotation, p.width, p.height) for p in pages})
     return Record(
         producer=producer(cfg), source=info.path.name, sha256=info.sha256, pages=info.pages, dpi=info.dpi,
         page_info=[PageInfo(page=p.number, rotation=p.rotation, skew=p.skew, error=p.error) for p in pages],

@@ -19,14 +19,14 @@ def _table(page: int, y0: int, y1: int, n_cols: int = 10) -> Table:
 
 def test_a_table_cut_by_a_page_break_is_linked_to_its_first_part():
     tables = [_table(2, 300, 900, 4), _table(2, 1200, 3300), _table(3, 250, 1800), _table(3, 2000, 2600, 15)]
-    link_continuations(tables, {2: 3508, 3: 3508})
+    link_continuations(tables, {2: (0, 2480, 3508), 3: (0, 2480, 3508)})
     assert [t.continued_from for t in tables] == [None, None, 1, None]
 
 
 @pytest.mark.parametrize(("prev_bottom", "next_top", "cols"), [(2000, 250, 10), (3300, 1500, 10), (3300, 250, 4)])
 def test_tables_that_do_not_continue_stay_apart(prev_bottom, next_top, cols):
     tables = [_table(1, 300, prev_bottom), _table(2, next_top, next_top + 500, cols)]
-    link_continuations(tables, {1: 3508, 2: 3508})
+    link_continuations(tables, {1: (0, 2480, 3508), 2: (0, 2480, 3508)})
     assert tables[1].continued_from is None
 
 
@@ -69,3 +69,14 @@ def test_identical_files_in_two_folders_and_a_summary_lookalike_get_names_of_the
 
     names = output_names([info("a/r.pdf", "ab" * 32), info("b/r.pdf", "ab" * 32), info("c/_summary.pdf", "cd" * 32)])
     assert len(set(names.values())) == 3 and "_summary.json" not in names.values()
+
+
+def test_continuation_is_judged_on_the_upright_page():
+    # page 2 was scanned upside down: its table at the top of the upright page sits at the bottom of the scan
+    tables = [_table(1, 1200, 3300), Table(page=2, bbox=(100, 1700, 2300, 3250), n_rows=3, n_cols=10, cells=[])]
+    link_continuations(tables, {1: (0, 2480, 3508), 2: (180, 2480, 3508)})
+    assert tables[1].continued_from == 0
+    # and a sideways page: upright "top" is the scan's left edge
+    tables = [_table(1, 1200, 3300), Table(page=2, bbox=(50, 100, 700, 2400), n_rows=3, n_cols=10, cells=[])]
+    link_continuations(tables, {1: (0, 2480, 3508), 2: (90, 3508, 2480)})
+    assert tables[1].continued_from == 0
