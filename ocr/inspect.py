@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ from ocr.errors import PageError
 from ocr.model import PageResult
 from ocr.pipeline import analyse_page
 from ocr.rasterize import probe, render_page
+from ocr.records import write_atomic
 
 
 def draw_overlay(rgb: np.ndarray, result: PageResult) -> np.ndarray:
@@ -47,14 +46,11 @@ def write_overlay(path: Path, page: int, out_dir: Path, cfg: Config) -> Path:
     rgb = image.rgb
     result = analyse_page(image, cfg)
     picture = draw_overlay(rgb, result)
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{path.stem}-p{page}.png"
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out_dir)
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
             raise OSError(f"could not write {target}")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    write_atomic(target, write)
     return target

@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ocr import __version__
@@ -108,20 +108,29 @@ def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:
     return names
 
 
-def write_json_atomic(data: object, path: Path) -> None:
-    """Write JSON beside its final name, fsync, then rename: readers never see a partial file."""
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Let `write` fill a temp file beside `path`, then rename it into place: readers (and a crash) never
+    see a partial file. The temp name keeps `path`'s suffix, for writers that go by it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(data: object, path: Path) -> None:
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    write_atomic(path, write)
 
 
 def write_record(record: Record, path: Path) -> None:
