@@ -8,6 +8,7 @@ Every leaf carries its value, its confidence and its box, as in docTR's result t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -178,6 +179,52 @@ class Producer(_Strict):
     config: str = Field(description="hash of the settings that change results")
 
 
+FieldValue = int | Decimal | str | None
+"""An integer count, an exact decimal amount (written to JSON as its digits in a string), text, or nothing."""
+
+
+class FieldResult(_Strict):
+    """One named value of the template (e.g. `applications.total.total`), traced to the cell it came from."""
+
+    value: FieldValue = Field(description="integer, or an exact decimal as a string of digits; null when blank "
+                                          "or unreadable (a blank is not 0)")
+    text: str = Field(description="the cell's text as read, before normalising")
+    confidence: float = Field(ge=0, le=1)
+    needs_review: bool
+    flags: list[CellFlag] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list, description="why it needs review, for an operator")
+    suggestion: FieldValue = Field(None, description="a value the arithmetic proposes but does not confirm")
+    page: int | None = Field(None, ge=1)
+    table: int | None = Field(None, ge=0, description="index in the record's `tables`")
+    row: int | None = Field(None, ge=0)
+    col: int | None = Field(None, ge=0)
+
+
+class UnmappedValue(_Strict):
+    col: int = Field(ge=0)
+    text: str
+    value: FieldValue
+    confidence: float = Field(ge=0, le=1)
+
+
+class UnmappedRow(_Strict):
+    """A row the template does not know (e.g. 政府集中采购 from the older template): kept, never dropped."""
+
+    label: str
+    page: int = Field(ge=1)
+    table: int = Field(ge=0)
+    row: int = Field(ge=0)
+    values: list[UnmappedValue]
+
+
+class ReportInfo(_Strict):
+    """Who published the report and for which year, from the title and the closing line."""
+
+    agency: str | None = None
+    year: int | None = None
+    date: str | None = Field(None, description="ISO date of the closing line, e.g. 2022-02-10")
+
+
 class Record(_Strict):
     """One input document, as written to `<out>/<stem>.json`."""
 
@@ -190,5 +237,6 @@ class Record(_Strict):
     template: str | None = None
     page_info: list[PageInfo]
     tables: list[Table]
-    fields: dict[str, dict] = Field(default_factory=dict)
-    unmapped: list[dict] = Field(default_factory=list)
+    report: ReportInfo = Field(default_factory=ReportInfo)
+    fields: dict[str, FieldResult] = Field(default_factory=dict)
+    unmapped: list[UnmappedRow] = Field(default_factory=list)
