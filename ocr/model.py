@@ -121,6 +121,32 @@ class PageResult:
     seconds: float = 0.0
 
 
+# ---------------------------------------------------------------- between template matching and repair
+
+ValueType = Literal["integer", "decimal", "text"]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One arithmetic rule of a template: sum(lhs) == sum(rhs), over field keys."""
+
+    name: str  # words an operator understands, e.g. "三 （七）总计 自然人列：总计 = 各办理结果之和"
+    lhs: tuple[str, ...]
+    rhs: tuple[str, ...]
+
+
+@dataclass
+class MappedCell:
+    """A template field found in a document: the cell read for it and where that cell is."""
+
+    key: str  # canonical field key, e.g. "applications.disclosed.natural_person"
+    cell: Cell
+    page: int
+    table: int  # index in the record's `tables`
+    value_type: ValueType
+    label: str  # short printed words for reasons, e.g. "总计" or "自然人"
+
+
 # ---------------------------------------------------------------- the record written to disk
 
 
