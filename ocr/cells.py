@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ocr.model import CellImage, GridCell
+from ocr.model import BBox, CellImage, GridCell
 
 _PAD = 12
 _TARGET_LINE_HEIGHT = 40  # px; Tesseract reads CJK best around this glyph height
@@ -70,6 +70,39 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
     return CellImage(out, max(1, len(bands)), numeric)
 
 
+def text_line_boxes(binary: np.ndarray, exclude: list[BBox], scale: float) -> list[BBox]:
+    """Boxes of the prose lines on an upright page outside the tables, top to bottom.
+
+    The title and the closing line (agency, date) are prose: the record's identity comes from them.
+    """
+    ink = binary.copy()
+    for x0, y0, x1, y1 in exclude:
+        ink[max(0, y0):y1, max(0, x0):x1] = 0
+    ink = _drop_specks(ink, max(3, int(12 * scale * scale)))
+    margin = max(1, int(round(3 * scale)))
+    # A row belongs to a line when it holds more than scattered noise: scan specks would bridge the
+    # gaps between lines and merge a paragraph into one band.
+    rows = np.count_nonzero(ink, axis=1) >= max(3, int(10 * scale))
+    boxes = []
+    for a, b in _bands(rows, max(2, int(round(6 * scale)))):
+        if b - a < 12 * scale:  # thinner than any printed glyph: noise, a stray rule
+            continue
+        cols = np.flatnonzero(ink[a:b].any(axis=0))
+        boxes.append((max(0, int(cols[0]) - margin), max(0, a - margin),
+                      min(ink.shape[1], int(cols[-1]) + 1 + margin), min(ink.shape[0], b + margin)))
+    return boxes
+
+
+def crop_line(binary: np.ndarray, box: BBox) -> np.ndarray:
+    """A prose line ready for the label reader: black on white, upscaled like a cell, padded."""
+    x0, y0, x1, y1 = box
+    ink = binary[y0:y1, x0:x1]
+    if ink.shape[0] < _MIN_LINE_HEIGHT:
+        f = _TARGET_LINE_HEIGHT / max(ink.shape[0], 1)
+        ink = np.where(cv2.resize(ink, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR) > 127, 255, 0)
+    return cv2.copyMakeBorder(255 - ink.astype(np.uint8), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=255)
+
+
 def _clean(ink: np.ndarray, rule: np.ndarray, scale: float) -> np.ndarray:
     """Remove the rules, specks and rule ghosts from a cell's binary crop."""
     ink = ink.copy()
@@ -113,9 +146,8 @@ def _drop_bars(ink: np.ndarray, scale: float) -> np.ndarray:
     return ink
 
 
-def _text_bands(ink: np.ndarray) -> list[tuple[int, int]]:
-    """Row ranges holding text lines (gaps of at least 3 empty rows separate lines)."""
-    rows = (ink > 0).any(axis=1)
+def _bands(rows: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
+    """Runs of set rows, split where at least `min_gap` rows in a row are clear."""
     bands, start, gap = [], None, 0
     for i, on in enumerate(rows):
         if on:
@@ -124,11 +156,17 @@ def _text_bands(ink: np.ndarray) -> list[tuple[int, int]]:
             gap = 0
         elif start is not None:
             gap += 1
-            if gap >= 3:
+            if gap >= min_gap:
                 bands.append((start, i - gap + 1))
                 start, gap = None, 0
     if start is not None:
         bands.append((start, len(rows) - gap))
+    return bands
+
+
+def _text_bands(ink: np.ndarray) -> list[tuple[int, int]]:
+    """Row ranges holding text lines (gaps of at least 3 empty rows separate lines)."""
+    bands = _bands((ink > 0).any(axis=1), 3)
     tall = max((b - a for a, b in bands), default=0)
     return [(a, b) for a, b in bands if b - a >= 0.3 * tall]
 

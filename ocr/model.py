@@ -118,6 +118,7 @@ class PageResult:
     skew: float = 0.0
     error: str | None = None
     tables: list[Table] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # prose lines kept for the record's identity (title, closing)
     seconds: float = 0.0
 
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ocr.cells import binarize_text, crop_cell
+from ocr.cells import binarize_text, crop_cell, crop_line, text_line_boxes
 from ocr.config import Config
 from ocr.deskew import orient, to_original
 from ocr.errors import PageError
@@ -22,6 +22,8 @@ from ocr.records import build_record, needs_review
 from ocr.textlayer import Word, page_words, text_in
 
 _A4_SHORT_INCHES = 8.27
+_TITLE_LINES = 2  # a report's title may wrap onto a second line
+_CLOSING_LINES = 3  # agency and date close the report, on one line or two
 
 
 def effective_dpi(dpi: int | None, size: tuple[int, int]) -> float:
@@ -52,8 +54,18 @@ def read_text_layer(bbox: BBox, words: list[Word]) -> CellReading:
     return CellReading(text, 1.0, "number" if is_number(text) else "label", [])
 
 
-def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) -> PageResult:
+def _edge(lines: list[str], first: int, last: int) -> list[str]:
+    """The first `first` and last `last` lines, each once."""
+    keep = sorted(set(range(min(first, len(lines)))) | set(range(max(0, len(lines) - last), len(lines))))
+    return [lines[i] for i in keep]
+
+
+def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
+                 edge_lines: tuple[int, int] = (0, 0)) -> PageResult:
     """Orient, find tables, read every cell of one rasterized page (from `words` when it has a text layer).
+
+    `edge_lines` (first, last): how many prose lines outside the tables to read from the page's top and
+    bottom — the title on the first page, the closing line (agency, date) on the last.
 
     Takes the page's colour image over: only its ink channel is kept, so the 26 MB of RGB of a 300 dpi
     page is freed before the heavy work (the caller must not use `page.rgb` afterwards).
@@ -71,7 +83,8 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) 
     page.rgb = upright
     binary = binarize(upright, scale)
     grids, rules = detect_tables(binary, scale, gray=upright)
-    text = binarize_text(upright, scale) if grids and words is None else None
+    want_lines = sum(edge_lines) > 0
+    text = binarize_text(upright, scale) if (grids or want_lines) and words is None else None
     tables = []
     for grid in grids:
         cells = []
@@ -92,8 +105,23 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None) 
                             [grid.bbox[2], grid.bbox[3]], [grid.bbox[0], grid.bbox[3]]], dtype=np.float64)
         tables.append(Table(page=number, bbox=_bbox(to_original(corners, orientation), (w, h)),
                             n_rows=grid.n_rows, n_cols=grid.n_cols, cells=cells))
+    lines: list[str] = []
+    if want_lines and words is not None:
+        lines = _edge(_prose_from_layer(words, [t.bbox for t in tables], (w, h)), *edge_lines)
+    elif want_lines:
+        boxes = _edge(text_line_boxes(text, [g.bbox for g in grids], scale), *edge_lines)
+        lines = [clean_text(engine.read(crop_line(text, box), "label").text, "label") for box in boxes]
     return PageResult(number=number, width=w, height=h, rotation=orientation.rotation,
-                      skew=round(orientation.skew, 3), tables=tables, seconds=time.perf_counter() - start)
+                      skew=round(orientation.skew, 3), tables=tables, lines=[ln for ln in lines if ln],
+                      seconds=time.perf_counter() - start)
+
+
+def _prose_from_layer(words: list[Word], tables: list[BBox], size: tuple[int, int]) -> list[str]:
+    def in_table(word: Word) -> bool:
+        cx, cy = (word.bbox[0] + word.bbox[2]) / 2, (word.bbox[1] + word.bbox[3]) / 2
+        return any(x0 <= cx < x1 and y0 <= cy < y1 for x0, y0, x1, y1 in tables)
+
+    return [clean_text(line, "label") for line in text_in((0, 0, *size), [w for w in words if not in_table(w)])]
 
 
 def process_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
@@ -103,7 +131,8 @@ def process_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
         page = render_page(info, number, cfg)
     except PageError as exc:
         return PageResult(number=number, width=w, height=h, error=str(exc))
-    return analyse_page(page, cfg, page_words(info, number))
+    edge = (_TITLE_LINES if number == 1 else 0, _CLOSING_LINES if number == info.pages else 0)
+    return analyse_page(page, cfg, page_words(info, number), edge)
 
 
 def process_document(path: str, cfg: Config) -> tuple[DocumentInfo, list[PageResult]]:

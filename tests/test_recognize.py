@@ -115,3 +115,27 @@ def test_disagreeing_readers_send_the_cell_to_review():
     assert needs_review(r.kind, r.confidence, r.flags, Config(workers=1))[0]
     agree = read_cell(crop, _TwoReaders("123", "１２３"))
     assert (agree.text, agree.kind, agree.flags) == ("123", "number", [])
+
+
+def test_title_and_closing_lines_are_read_outside_the_tables():
+    from PIL import Image, ImageDraw
+    from synth import font
+
+    from ocr.model import PageImage
+    from ocr.pipeline import analyse_page
+
+    t = simple_table(origin=(100, 260))
+    page = Image.fromarray(draw([t], size=(1600, 1500)))
+    d = ImageDraw.Draw(page)
+    d.text((200, 80), "某某县财政局2021年度政府信息公开工作年度报告", font=font(48), fill="black")
+    d.text((700, 1300), "某某县财政局办公室 2022年2月10日", font=font(36), fill="black")
+    d.text((300, 1200), "本局无其他需要报告的事项。", font=font(36), fill="black")
+    # noise specks between the lines must not merge them into one band
+    rng = np.random.default_rng(3)
+    arr = np.array(page)
+    for y, x in zip(rng.integers(1100, 1450, 300), rng.integers(0, 1600, 300), strict=True):
+        arr[y, x] = 0
+    res = analyse_page(PageImage(1, arr, 300), Config(workers=1, detect_orientation=False), None, (1, 2))
+    assert [ln.replace(" ", "") for ln in res.lines] == [
+        "某某县财政局2021年度政府信息公开工作年度报告", "本局无其他需要报告的事项。", "某某县财政局办公室2022年2月10日"]
+    assert res.tables and not any("自然人" in ln for ln in res.lines)
