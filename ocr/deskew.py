@@ -118,16 +118,25 @@ def _quarter_matrix(rotation: int, w: int, h: int) -> np.ndarray:
     return np.array([[0, 1, 0], [-1, 0, w - 1], [0, 0, 1]], dtype=np.float64)  # 270: (x, y) -> (y, w-1-x)
 
 
-def orient(gray: np.ndarray, osd: OsdFn | None = None, scale: float = 1.0) -> tuple[np.ndarray, Orientation]:
-    """Return the upright, deskewed page and how it was obtained (a matrix back to the original)."""
+def osd_turn(upright: np.ndarray, osd: OsdFn, scale: float = 1.0) -> int:
+    """Further clockwise quarter turns OSD asks for (0 when it is not sure enough)."""
+    turn, conf = osd(upright, scale)
+    return turn % 360 if conf >= _OSD_MIN_CONFIDENCE else 0
+
+
+def orient(gray: np.ndarray, osd: OsdFn | None = None, scale: float = 1.0,
+           rotation: int | None = None) -> tuple[np.ndarray, Orientation]:
+    """Return the upright, deskewed page and how it was obtained (a matrix back to the original).
+
+    Without `osd` only the quarter turn the text direction shows is undone (an upside-down page stays
+    so); `rotation` imposes the clockwise turn instead of guessing it.
+    """
     h, w = gray.shape[:2]
-    rotation = 90 if text_direction_is_vertical(gray) else 0
+    if rotation is None:
+        rotation = 90 if text_direction_is_vertical(gray) else 0
+        if osd is not None:
+            rotation = (rotation + osd_turn(rotate_quarter(gray, rotation), osd, scale)) % 360
     upright = rotate_quarter(gray, rotation)
-    if osd is not None:
-        turn, conf = osd(upright, scale)
-        if conf >= _OSD_MIN_CONFIDENCE and turn % 360:
-            rotation = (rotation + turn) % 360
-            upright = rotate_quarter(gray, rotation)
     q = _quarter_matrix(rotation, w, h)
     skew = estimate_skew(upright)
     uh, uw = upright.shape[:2]

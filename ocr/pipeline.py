@@ -12,7 +12,7 @@ import numpy as np
 
 from ocr.cells import binarize_text, crop_cell, crop_line, text_line_boxes
 from ocr.config import Config
-from ocr.deskew import orient, to_original
+from ocr.deskew import orient, osd_turn, to_original
 from ocr.errors import PageError
 from ocr.grid import binarize, detect_tables
 from ocr.model import BBox, Cell, PageImage, PageResult, Table
@@ -78,12 +78,20 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     engine = engine_for(cfg)
     osd = engine.osd if cfg.detect_orientation and words is None else None
     scale = effective_dpi(dpi, (w, h)) / 300.0
-    upright, orientation = orient(gray, osd, scale)
-    del gray
-    page.rgb = upright
+    want_lines = sum(edge_lines) > 0
+    # Tables are found the same way upside down; whether a page needs a half turn (OSD, ~0.25 s and it
+    # holds the GIL) is only asked when there is something to read on it.
+    upright, orientation = orient(gray, None, scale)
     binary = binarize(upright, scale)
     grids, rules = detect_tables(binary, scale, gray=upright)
-    want_lines = sum(edge_lines) > 0
+    if osd is not None and (grids or want_lines):
+        turn = osd_turn(upright, osd, scale)
+        if turn:
+            upright, orientation = orient(gray, None, scale, rotation=(orientation.rotation + turn) % 360)
+            binary = binarize(upright, scale)
+            grids, rules = detect_tables(binary, scale, gray=upright)
+    del gray
+    page.rgb = upright
     text = binarize_text(upright, scale) if (grids or want_lines) and words is None else None
     tables = []
     for grid in grids:

@@ -57,3 +57,49 @@ def test_skew_from_text_rows_alone():
         d.text((120, 100 + 90 * i), PROSE, fill=0, font=font(40))
     img = np.asarray(im).copy()
     assert abs(estimate_skew(rotate(np.dstack([img] * 3), -1.3).max(axis=2)) + 1.3) < 0.2
+
+
+class _CountingOsd:
+    """The real engine's OSD, counting its calls."""
+
+    def __init__(self) -> None:
+        self.engine = engine_for(Config(workers=1))
+        self.osd = self.engine.osd
+        self.calls = 0
+
+    def __call__(self, gray: np.ndarray, scale: float = 1.0) -> tuple[int, float]:
+        self.calls += 1
+        return self.osd(gray, scale)
+
+
+@pytest.mark.parametrize("turn", [180, 270])
+def test_page_pipeline_turns_a_table_page_upright_and_reads_it(page, turn, monkeypatch):
+    from ocr import pipeline
+    from ocr.model import PageImage
+
+    gray, _ = page
+    counting = _CountingOsd()
+    monkeypatch.setattr(counting.engine, "osd", counting)
+    monkeypatch.setattr(pipeline, "engine_for", lambda cfg: counting.engine)
+    scanned = rotate_quarter(gray, turn)
+    res = pipeline.analyse_page(PageImage(1, np.dstack([scanned] * 3), 300), Config(workers=1))
+    assert res.rotation == (360 - turn) % 360 and counting.calls == 1
+    cells = {(c.row, c.col): c.text for c in res.tables[0].cells}
+    assert cells[(2, 1)] == "12" and cells[(1, 1)] == "自然人"
+
+
+def test_a_page_without_tables_skips_the_half_turn_check(monkeypatch):
+    from ocr import pipeline
+    from ocr.model import PageImage
+
+    im = Image.new("RGB", (1700, 1400), "white")
+    d = ImageDraw.Draw(im)
+    for i in range(12):
+        d.text((120, 100 + 90 * i), PROSE, fill="black", font=font(40))
+    counting = _CountingOsd()
+    monkeypatch.setattr(counting.engine, "osd", counting)
+    monkeypatch.setattr(pipeline, "engine_for", lambda cfg: counting.engine)
+    res = pipeline.analyse_page(PageImage(2, np.asarray(im).copy(), 300), Config(workers=1))
+    assert res.tables == [] and counting.calls == 0
+    res = pipeline.analyse_page(PageImage(1, np.asarray(im).copy(), 300), Config(workers=1), None, (2, 0))
+    assert counting.calls == 1 and len(res.lines) == 2
