@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -206,16 +207,17 @@ def _osd_image(gray: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
 
 
-_ENGINES: dict[str, Engine] = {}
+_ENGINES = threading.local()  # a Tesseract API must not be used by two threads at once
 
 
 def engine_for(cfg: Config) -> Engine:
-    """The worker process's engine for these settings: created on first use, then kept open."""
+    """This worker's engine for these settings: created on first use, then kept open (one per thread)."""
     key = cfg.model_dump_json(include={"backend", "label_lang", "number_lang", "detect_orientation"})
-    eng = _ENGINES.get(key)
+    cache: dict[str, Engine] = _ENGINES.__dict__.setdefault("engines", {})
+    eng = cache.get(key)
     if eng is None:
         eng = TesserocrEngine(cfg) if cfg.backend == "tesserocr" else PytesseractEngine(cfg)
-        _ENGINES[key] = eng
+        cache[key] = eng
     return eng
 
 
