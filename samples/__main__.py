@@ -1,4 +1,4 @@
-"""``python -m samples --out DIR --count N --seed S --tier T`` (same options as ``reportscan samples``)."""
+"""``python -m samples --out DIR --count N --seed S --tier T [--variants]`` (as ``reportscan samples``)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--tier", choices=(*TIERS, DIGITAL), default="typical",
                         help="scan quality tier, or digital for a born-digital PDF (text layer, no scan)")
+    parser.add_argument("--variants", action="store_true",
+                        help="add the deviations of real reports: label line breaks, （二）部分公开 without its note, "
+                             "straight quotes, 二 as four tables, 政府集中采购, a total that does not add up")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    paths = generate_samples(args.out, args.count, args.seed, args.tier)
+    paths = generate_samples(args.out, args.count, args.seed, args.tier, args.variants)
     for p in paths:
         print(p)
     print(f"{len(paths)} document(s) in {time.perf_counter() - start:.1f} s", file=sys.stderr)

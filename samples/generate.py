@@ -33,6 +33,7 @@ from samples.scan import (
     require_poppler,
     skew_of,
 )
+from samples.variants import Variants, draw_variants
 
 PX_PER_PT = DPI / 72
 DIGITAL = "digital"  # born-digital: the vector PDF itself, text layer and all, never scanned
@@ -84,17 +85,22 @@ def _stamp_page(img: np.ndarray, page: PageLayout, report: Report, params: ScanP
     return len(targets)
 
 
-def generate_document(seed: int, tier: str, index: int, name: str) -> tuple[bytes, dict[str, Any]]:
-    """One sample: the image-only PDF bytes and its truth dictionary."""
+def generate_document(seed: int, tier: str, index: int, name: str,
+                      variants: bool = False) -> tuple[bytes, dict[str, Any]]:
+    """One sample: the image-only PDF bytes and its truth dictionary (see ``samples.variants``)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, TIER_CODES[tier], index]))
     report = make_report(rng, "clean" if tier == DIGITAL else tier)
-    style, pages = layout_document(report, rng)
+    plan: Variants | None = None
+    if variants:
+        report, plan = draw_variants(report, seed, TIER_CODES[tier], index)
+    style, pages = layout_document(report, rng, plan)
     vector = draw_pdf(style, pages)
     if tier == DIGITAL:
         identity = np.eye(3)
         page_info = [{"page": n, "width": PAGE_PX[0], "height": PAGE_PX[1], "rotation": 0, "skew": 0.0, "stamps": 0}
                      for n in range(1, len(pages) + 1)]
-        return vector, _truth(seed, tier, index, name, report, page_info, _tables(pages, lambda _n: identity))
+        tables = _tables(pages, lambda _n: identity)
+        return vector, _truth(seed, tier, index, name, report, page_info, tables, plan)
     rasters = rasterize(vector, DPI)
     if len(rasters) != len(pages):
         raise RuntimeError(f"pdftoppm gave {len(rasters)} pages for {len(pages)} laid out")
@@ -115,7 +121,8 @@ def generate_document(seed: int, tier: str, index: int, name: str) -> tuple[byte
         page_info.append({"page": page_no, "width": PAGE_PX[0], "height": PAGE_PX[1], "rotation": 0,
                           "skew": round(skew_of(h, PAGE_PX[0], PAGE_PX[1]), 2), "stamps": stamps})
         homographies[page_no] = h
-    return pack_pdf(jpegs), _truth(seed, tier, index, name, report, page_info, _tables(pages, homographies.get))
+    return pack_pdf(jpegs), _truth(seed, tier, index, name, report, page_info, _tables(pages, homographies.get),
+                                   plan)
 
 
 def _tables(pages: list[PageLayout], homography_of: Any) -> list[dict[str, Any]]:
@@ -131,19 +138,24 @@ def _tables(pages: list[PageLayout], homography_of: Any) -> list[dict[str, Any]]
 
 
 def _truth(seed: int, tier: str, index: int, name: str, report: Any, page_info: list[dict[str, Any]],
-           tables: list[dict[str, Any]]) -> dict[str, Any]:
+           tables: list[dict[str, Any]], variants: Variants | None) -> dict[str, Any]:
+    """The truth dictionary; ``variants`` and ``source_inconsistent`` only when variants were on."""
     unmapped: list[dict[str, Any]] = []
     if report.procurement is not None:
-        table = next(i for i, t in enumerate(tables) if t["template_table"] == T.ACTIVE_DISCLOSURE)
-        row = next(c["row"] for c in tables[table]["cells"] if c["text"] == T.PROCUREMENT_LABEL)
+        table, row = next((i, c["row"]) for i, t in enumerate(tables) if t["template_table"] == T.ACTIVE_DISCLOSURE
+                          for c in t["cells"] if c["text"] == T.PROCUREMENT_LABEL)
         unmapped.append({"label": T.PROCUREMENT_LABEL, "values": [report.procurement], "table": table,
                          "row": row})
-    return {
+    truth = {
         "generator": GENERATOR_VERSION, "seed": seed, "tier": tier, "index": index, "source": f"{name}.pdf",
         "dpi": DPI, "pages": len(page_info),
         "report": {"agency": report.agency.name, "year": report.year, "date": report.date.isoformat()},
         "page_info": page_info, "tables": tables, "fields": dict(report.fields), "unmapped": unmapped,
     }
+    if variants is not None:
+        truth["variants"] = variants.applied
+        truth["source_inconsistent"] = list(variants.source_inconsistent)
+    return truth
 
 
 def truth_json(truth: dict[str, Any]) -> str:
@@ -151,10 +163,11 @@ def truth_json(truth: dict[str, Any]) -> str:
     return json.dumps(truth, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
 
 
-def generate_samples(out: Path, count: int, seed: int, tier: str) -> list[Path]:
+def generate_samples(out: Path, count: int, seed: int, tier: str, variants: bool = False) -> list[Path]:
     """Write ``count`` samples ``<tier>-s<seed>-<index>.pdf`` + ``.truth.json`` into ``out``.
 
-    Returns the PDF paths.  Existing files of the same names are overwritten.
+    Returns the PDF paths.  Existing files of the same names are overwritten.  ``variants`` adds the
+    deviations of real reports (``samples.variants``); without it every document is as it always was.
     """
     if tier not in TIER_CODES:
         raise ValueError(f"tier must be one of {(*TIERS, DIGITAL)}, not {tier!r}")
@@ -167,7 +180,7 @@ def generate_samples(out: Path, count: int, seed: int, tier: str) -> list[Path]:
     written: list[Path] = []
     for index in range(count):
         name = doc_name(tier, seed, index)
-        pdf, truth = generate_document(seed, tier, index, name)
+        pdf, truth = generate_document(seed, tier, index, name, variants)
         path = out / f"{name}.pdf"
         path.write_bytes(pdf)
         (out / f"{name}.truth.json").write_text(truth_json(truth), encoding="utf-8")

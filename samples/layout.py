@@ -43,8 +43,12 @@ def wrap(text: str, width: float, size: float, first_width: float | None = None)
     """Greedy character wrap with simple 禁则 (no closing punctuation at a line start).
 
     ``first_width`` lets paragraphs indent their first line.  A line always holds at least one
-    character, so a too-narrow cell still terminates.
+    character, so a too-narrow cell still terminates.  A ``\\n`` is a break the typist forced (a label
+    variant): each piece is wrapped on its own and the ``\\n`` itself is not printed.
     """
+    if "\n" in text:
+        head, _, tail = text.partition("\n")
+        return wrap(head, width, size, first_width) + wrap(tail, width, size)
     lines: list[str] = []
     current = ""
     limit = first_width if first_width is not None else width
@@ -111,7 +115,7 @@ class TableGeometry:
 def _label_align(spec: T.TableSpec, c: T.CellSpec, style: TableStyle) -> str:
     """Headers and tall spans are centred; row labels follow the document's style."""
     if spec.key == T.ACTIVE_DISCLOSURE:
-        centred = c.col > 0 or c.col_span == 4 or c.text == "信息内容"
+        centred = c.col > 0 or c.col_span == 4 or c.text.replace("\n", "") == "信息内容"
     else:
         centred = c.row < spec.header_rows
     return "center" if centred or c.row_span > 2 else style.label_align

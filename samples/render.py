@@ -16,6 +16,7 @@ from reportlab.pdfgen import canvas
 from samples import layout as L
 from samples import template as T
 from samples.content import Report
+from samples.variants import GAP_LEADINGS, SPLIT_ACTIVE, Variants
 
 DPI = 300
 PAGE_PX = (2480, 3508)
@@ -157,9 +158,10 @@ def _table_numbers(spec: T.TableSpec, report: Report) -> dict[tuple[int, int], s
     return out
 
 
-def build_tables(report: Report, style: DocStyle, rng: np.random.Generator) -> dict[str, L.TableGeometry]:
-    """Geometry of the three tables of this report (unsplit)."""
-    specs = [T.active_disclosure(report.procurement is not None), T.applications(), T.review_litigation()]
+def build_tables(report: Report, style: DocStyle, rng: np.random.Generator,
+                 variants: Variants | None = None) -> dict[str, L.TableGeometry]:
+    """Geometry of the three tables of this report (unsplit), with the labels its variants print."""
+    specs = (variants or Variants()).specs(report.procurement is not None)
     factors = {T.ACTIVE_DISCLOSURE: (0.9, 1.04), T.APPLICATIONS: (0.97, 1.1),
                T.REVIEW_LITIGATION: (0.96, 1.08)}
     out: dict[str, L.TableGeometry] = {}
@@ -247,11 +249,18 @@ class _Flow:
             self.line(line, size, x, s.leading, cs, bold)
 
 
-def layout_document(report: Report, rng: np.random.Generator) -> tuple[DocStyle, list[PageLayout]]:
-    """Flow the report's blocks onto pages; tables 二 and 四 never split, 三 splits where the page ends."""
+def layout_document(report: Report, rng: np.random.Generator,
+                    variants: Variants | None = None) -> tuple[DocStyle, list[PageLayout]]:
+    """Flow the report's blocks onto pages; tables 二 and 四 never split, 三 splits where the page ends.
+
+    With the variant ``split_active``, 二 is printed as four small tables (one per 第二十条 block) kept
+    together on one page.
+    """
     L.register_font()
     style = make_style(rng)
-    tables = build_tables(report, style, rng)
+    tables = build_tables(report, style, rng, variants)
+    split_active = variants is not None and SPLIT_ACTIVE in variants.names
+    active_gap = style.table.leading * GAP_LEADINGS
     flow = _Flow(style)
     s = style
     blocks = report.blocks
@@ -281,6 +290,8 @@ def layout_document(report: Report, rng: np.random.Generator) -> tuple[DocStyle,
                         need = geom.height(0, geom.spec.header_rows + 2) + s.leading * 1.5
                 else:
                     need = geom.height() + s.leading * 1.5
+                    if split_active and nxt.text == T.ACTIVE_DISCLOSURE:
+                        need += active_gap * (len(T.ACTIVE_BLOCK_STARTS) - 1)
             if flow.room() < need:
                 flow.new_page()
             flow.paragraph(block.text, size, 2 * s.body_size, justify=False,
@@ -298,11 +309,16 @@ def layout_document(report: Report, rng: np.random.Generator) -> tuple[DocStyle,
                     parts = L.choose_split(geom, flow.room(), flow.bottom - s.margin_t)
                 if parts is None:
                     raise RuntimeError("table 三 header does not fit on an empty page")
+            elif split_active and block.text == T.ACTIVE_DISCLOSURE:
+                starts = T.ACTIVE_BLOCK_STARTS
+                parts = list(zip(starts, [*starts[1:], geom.spec.n_rows], strict=True))
             else:
                 parts = [(0, geom.spec.n_rows)]
             bounds = [a for a, _ in parts] + [parts[-1][1]]
             for k, (a, b) in enumerate(parts):
-                if k:
+                if k and block.text == T.ACTIVE_DISCLOSURE:
+                    flow.y += active_gap  # the small tables of a split 二 follow each other on the page
+                elif k:
                     flow.new_page()
                 _draw_part(flow.page, geom, bounds, k, x, flow.y)
                 flow.y += geom.height(a, b)

@@ -2,8 +2,8 @@
 
 Written from /work/shared/template-2021.md, independently of the pipeline's template, so the two
 can check each other.  Each table is a grid of ``CellSpec`` (row/col from 0, with spans); number cells
-carry the field key the truth uses.  ``arithmetic_errors`` states the 勾稽关系 once for both the
-number generator and the tests.
+carry the field key the truth uses.  ``rules`` states the 勾稽关系 once for the number generator, the
+variants that break them on purpose and the tests.
 """
 
 from __future__ import annotations
@@ -105,6 +105,10 @@ def active_disclosure(procurement: bool = False) -> TableSpec:
     return TableSpec(ACTIVE_DISCLOSURE, n_rows, 4, 2, tuple(cells))
 
 
+ACTIVE_BLOCK_STARTS: tuple[int, ...] = (0, 4, 7, 11)
+"""First row of each 第二十条 block of table 二: where it is cut when printed as four small tables."""
+
+
 # ---------------------------------------------------------------- 三、收到和处理政府信息公开申请情况
 
 APPLICATION_COLS: tuple[str, ...] = (
@@ -154,6 +158,13 @@ _RESULT_GROUPS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("other", "（六）其他处理", _OTHER),
 )
 
+
+
+def straighten(text: str) -> str:
+    """Typographic double quotes as a typist without a Chinese input method prints them."""
+    return text.replace("“", '"').replace("”", '"')
+
+
 RESULT_ROWS: tuple[str, ...] = (
     "disclosed",
     "partially_disclosed",
@@ -169,8 +180,15 @@ APPLICATION_ROWS: tuple[str, ...] = (
 APPLICATIONS_HEADER_ROWS = 3
 
 
-def applications() -> TableSpec:
-    """Table 三: 28 × 10, a 3-row column header and 25 body rows of 7 numbers."""
+PARTIAL_NOTE = "（区分处理的，只计这一情形，不计其他情形）"
+
+
+def applications(partial_note: bool = True, straight_quotes: bool = False) -> TableSpec:
+    """Table 三: 28 × 10, a 3-row column header and 25 body rows of 7 numbers.
+
+    Real reports drop the note after （二）部分公开 or type "" for “”: both are label variants the
+    matching must survive, so the template can print them.
+    """
     cells: list[CellSpec] = [
         CellSpec(0, 0, 3, 3, CORNER_NOTE),
         CellSpec(0, 3, 1, 7, "申请人情况"),
@@ -196,13 +214,13 @@ def applications() -> TableSpec:
     cells.append(CellSpec(row, 1, 1, 2, "（一）予以公开"))
     numbers(row, "disclosed")
     row += 1
-    cells.append(CellSpec(row, 1, 1, 2, "（二）部分公开（区分处理的，只计这一情形，不计其他情形）"))
+    cells.append(CellSpec(row, 1, 1, 2, "（二）部分公开" + (PARTIAL_NOTE if partial_note else "")))
     numbers(row, "partially_disclosed")
     row += 1
     for group, label, items in _RESULT_GROUPS:
         cells.append(CellSpec(row, 1, len(items), 1, label))
         for key, item in items:
-            cells.append(CellSpec(row, 2, text=item))
+            cells.append(CellSpec(row, 2, text=straighten(item) if straight_quotes else item))
             numbers(row, f"{group}.{key}")
             row += 1
     cells.append(CellSpec(row, 1, 1, 2, "（七）总计"))
@@ -250,13 +268,42 @@ def all_field_keys() -> tuple[str, ...]:
     return ACTIVE_FIELDS + apps + review
 
 
-def arithmetic_errors(fields: Mapping[str, str]) -> list[str]:
-    """Every 勾稽关系 of the fact sheet that ``fields`` violates (empty list when all hold)."""
-    errors: list[str] = []
+@dataclass(frozen=True)
+class Rule:
+    """One 勾稽关系: sum(lhs) == sum(rhs); ``message`` is formatted with the two sums when it fails."""
+
+    message: str
+    lhs: tuple[str, ...]
+    rhs: tuple[str, ...]
+
+
+def rules() -> tuple[Rule, ...]:
+    """Every 勾稽关系 of the fact sheet, over field keys (named, so a broken one can name its cells)."""
+    def app(row: str, col: str) -> str:
+        return f"applications.{row}.{col}"
+
+    out: list[Rule] = []
+    for row in APPLICATION_ROWS:
+        out.append(Rule(f"applications.{row}: 总计 {{lhs}} != sum of applicants {{rhs}}", (app(row, "total"),),
+                        tuple(app(row, col) for col in APPLICANT_COLS)))
+    for col in APPLICATION_COLS:
+        out.append(Rule(f"applications.*.{col}: （七）总计 {{lhs}} != sum of results {{rhs}}", (app("total", col),),
+                        tuple(app(row, col) for row in RESULT_ROWS)))
+        out.append(Rule(f"applications.*.{col}: 一+二 {{lhs}} != （七）总计+四 {{rhs}}",
+                        (app("new_applications", col), app("carried_over", col)),
+                        (app("total", col), app("carried_forward", col))))
+    for group in REVIEW_GROUPS:
+        keys = tuple(f"review_litigation.{group}.{c}" for c in REVIEW_COLS)
+        out.append(Rule(f"review_litigation.{group}: 总计 {{lhs}} != sum {{rhs}}", keys[4:], keys[:4]))
+    return tuple(out)
+
+
+def value_errors(fields: Mapping[str, str]) -> list[str]:
+    """Fields missing or not printed as numbers (the rules can only be checked without these)."""
     missing = [key for key in all_field_keys() if key not in fields]
     if missing:
         return [f"missing fields: {missing[:5]}{'...' if len(missing) > 5 else ''}"]
-    ints: dict[str, int] = {}
+    errors: list[str] = []
     for key in all_field_keys():
         value = fields[key]
         if key == "administrative_fees.amount":
@@ -264,32 +311,23 @@ def arithmetic_errors(fields: Mapping[str, str]) -> list[str]:
                 Decimal(value)
             except InvalidOperation:
                 errors.append(f"{key}={value!r} is not a number")
-            continue
-        if not value.isdigit():
+        elif not value.isdigit():
             errors.append(f"{key}={value!r} is not a non-negative integer")
-            continue
-        ints[key] = int(value)
+    return errors
+
+
+def broken_rules(fields: Mapping[str, str]) -> list[Rule]:
+    """The rules ``fields`` violates; the fields must all be present and numeric (see arithmetic_errors)."""
+    def total(keys: tuple[str, ...]) -> int:
+        return sum(int(fields[k]) for k in keys)
+
+    return [r for r in rules() if total(r.lhs) != total(r.rhs)]
+
+
+def arithmetic_errors(fields: Mapping[str, str]) -> list[str]:
+    """Every 勾稽关系 of the fact sheet that ``fields`` violates (empty list when all hold)."""
+    errors = value_errors(fields)
     if errors:
         return errors
-
-    def app(row: str, col: str) -> int:
-        return ints[f"applications.{row}.{col}"]
-
-    for row in APPLICATION_ROWS:
-        parts = sum(app(row, col) for col in APPLICANT_COLS)
-        if parts != app(row, "total"):
-            errors.append(f"applications.{row}: 总计 {app(row, 'total')} != sum of applicants {parts}")
-    for col in APPLICATION_COLS:
-        results = sum(app(row, col) for row in RESULT_ROWS)
-        if results != app("total", col):
-            errors.append(f"applications.*.{col}: （七）总计 {app('total', col)} != sum of results {results}")
-        left = app("new_applications", col) + app("carried_over", col)
-        right = app("total", col) + app("carried_forward", col)
-        if left != right:
-            errors.append(f"applications.*.{col}: 一+二 {left} != （七）总计+四 {right}")
-    for group in REVIEW_GROUPS:
-        parts = sum(ints[f"review_litigation.{group}.{c}"] for c in REVIEW_COLS[:4])
-        total = ints[f"review_litigation.{group}.total"]
-        if parts != total:
-            errors.append(f"review_litigation.{group}: 总计 {total} != sum {parts}")
-    return errors
+    return [r.message.format(lhs=sum(int(fields[k]) for k in r.lhs), rhs=sum(int(fields[k]) for k in r.rhs))
+            for r in broken_rules(fields)]

@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 from samples import template as T
+from samples import variants as V
 
 EXPECTED_COLS = {T.ACTIVE_DISCLOSURE: 4, T.APPLICATIONS: 10, T.REVIEW_LITIGATION: 15}
 
@@ -38,10 +39,11 @@ def tiling_errors(table: dict[str, Any]) -> list[str]:
     return errors
 
 
-def _template_errors(key: str, parts: list[dict[str, Any]], procurement: bool) -> list[str]:
-    """The parts of one template table, stacked again, reproduce the generator's template exactly."""
-    spec = {T.ACTIVE_DISCLOSURE: lambda: T.active_disclosure(procurement), T.APPLICATIONS: T.applications,
-            T.REVIEW_LITIGATION: T.review_litigation}[key]()
+def _template_errors(key: str, parts: list[dict[str, Any]], procurement: bool,
+                     variants: frozenset[str] = frozenset()) -> list[str]:
+    """The parts of one template table, stacked again, reproduce the generator's template exactly
+    (with the label texts its ``variants`` print)."""
+    spec = next(s for s in V.template_specs(variants, procurement) if s.key == key)
     errors: list[str] = []
     total_rows = sum(p["n_rows"] for p in parts)
     if total_rows != spec.n_rows:
@@ -81,6 +83,37 @@ def _template_errors(key: str, parts: list[dict[str, Any]], procurement: bool) -
     return errors
 
 
+def _variant_errors(truth: dict[str, Any], variants: frozenset[str]) -> list[str]:
+    """What the truth says about variants agrees with itself (a truth without ``variants`` has none)."""
+    if "variants" not in truth:
+        return ["source_inconsistent without variants"] if "source_inconsistent" in truth else []
+    errors = [f"unknown variant {n!r}" for n in truth["variants"] if n not in V.NAMES]
+    if truth["variants"] != [n for n in V.NAMES if n in variants]:
+        errors.append(f"variants {truth['variants']} not listed once each in the order {V.NAMES}")
+    if (V.PROCUREMENT_ROW in variants) != bool(truth["unmapped"]):
+        errors.append("procurement_row listed but no 政府集中采购 row, or the other way round")
+    if (V.BROKEN_ARITHMETIC in variants) != bool(truth.get("source_inconsistent")):
+        errors.append("broken_arithmetic listed without source_inconsistent fields, or the other way round")
+    return errors
+
+
+def _arithmetic_errors(fields: dict[str, str], inconsistent: list[str]) -> list[str]:
+    """The 勾稽关系 hold, except where the truth says the report's own arithmetic is wrong: then every
+    broken rule involves a listed field and every listed field is in a broken rule."""
+    if not inconsistent or T.value_errors(fields):
+        return T.arithmetic_errors(fields)
+    if any(key not in fields for key in inconsistent):
+        return [f"source_inconsistent names unknown fields {inconsistent}"]
+    broken = T.broken_rules(fields)
+    if not broken:
+        return [f"source_inconsistent {inconsistent} but the arithmetic holds"]
+    errors = [f"broken by no source_inconsistent field: {r.message.format(lhs='…', rhs='…')}" for r in broken
+              if not set(inconsistent) & set(r.lhs + r.rhs)]
+    errors += [f"source_inconsistent {key} breaks no rule" for key in inconsistent
+               if not any(key in r.lhs + r.rhs for r in broken)]
+    return errors
+
+
 def validate_truth(truth: dict[str, Any]) -> list[str]:
     """All problems found in one truth dictionary (empty when it is consistent)."""
     errors: list[str] = []
@@ -88,7 +121,9 @@ def validate_truth(truth: dict[str, Any]) -> list[str]:
     if set(fields) != set(T.all_field_keys()):
         odd = sorted(set(fields) ^ set(T.all_field_keys()))
         errors.append(f"field keys differ from the template: {odd[:5]}")
-    errors += T.arithmetic_errors(fields)
+    variants = frozenset(truth.get("variants", ()))
+    errors += _variant_errors(truth, variants)
+    errors += _arithmetic_errors(fields, truth.get("source_inconsistent", []))
     if len(truth["page_info"]) != truth["pages"]:
         errors.append("page_info does not list every page")
     pages = {p["page"]: p for p in truth["page_info"]}
@@ -128,13 +163,21 @@ def validate_truth(truth: dict[str, Any]) -> list[str]:
                                   f"{fields.get(c['field'])!r}")
             if c["kind"] == T.BLANK and c["text"]:
                 errors.append(f"{where}: blank cell with text")
+            if "\n" in c["text"]:
+                errors.append(f"{where}: cell ({c['row']},{c['col']}) text holds a line break")
     for key in EXPECTED_COLS:
         if len(by_key[key]) == 0:
             errors.append(f"{key}: missing")
             continue
-        errors += _template_errors(key, by_key[key], procurement)
+        errors += _template_errors(key, by_key[key], procurement, variants)
     active = by_key[T.ACTIVE_DISCLOSURE]
-    if active and (len(active) != 1 or active[0]["n_rows"] != (15 if procurement else 14)):
+    if V.SPLIT_ACTIVE in variants:
+        starts = T.ACTIVE_BLOCK_STARTS
+        want = [b - a for a, b in zip(starts, [*starts[1:], 15 if procurement else 14], strict=True)]
+        if [t["n_rows"] for t in active] != want:
+            errors.append(f"active_disclosure: split into parts of {[t['n_rows'] for t in active]} rows, "
+                          f"not one per 第二十条 block {want}")
+    elif active and (len(active) != 1 or active[0]["n_rows"] != (15 if procurement else 14)):
         errors.append("active_disclosure: not one part of 14 rows (15 with 政府集中采购)")
     for key in T.all_field_keys():
         if seen_fields.get(key, 0) != 1:

@@ -11,14 +11,15 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from samples import template as T
-from samples.generate import generate_samples
-from samples.layout import FONT_PATH
+from samples.generate import generate_document, generate_samples, truth_json
+from samples.layout import FONT_PATH, register_font, wrap
 from samples.validate import tiling_errors, validate_truth
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,3 +240,136 @@ def test_generator_does_not_import_the_pipeline() -> None:
 def test_bad_tier_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate_samples(tmp_path, 1, 0, "pristine")
+
+
+# ---------------------------------------------------------------- variants (issue 4)
+
+
+def fixed_value(key: str, fields: dict[str, str]) -> int:
+    """What the arithmetic says a published total should be, written out here (not via samples.template)."""
+    if key.startswith("review_litigation."):
+        group = key.split(".")[1]
+        return sum(int(fields[f"review_litigation.{group}.{c}"]) for c in ("upheld", "corrected", "other", "pending"))
+    prefix, *middle, col = key.split(".")
+    row = ".".join(middle)
+    assert prefix == "applications", key
+    if col == "total":
+        cols = ["natural_person", "commercial_enterprise", "research_institution", "public_interest_org",
+                "legal_service_org", "other_org"]
+        return sum(int(fields[f"applications.{row}.{c}"]) for c in cols)
+    assert row == "total", f"{key} is not a published total"
+    # the （七）总计 row: the column's result rows, i.e. every row but the four outside 三、本年度办理结果
+    rows = {k.split(".", 1)[1].rsplit(".", 1)[0] for k in fields if k.startswith("applications.")}
+    outside = ("new_applications", "carried_over", "total", "carried_forward")
+    return sum(int(fields[f"applications.{r}.{col}"]) for r in rows if r not in outside)
+
+
+@pytest.fixture(scope="module")
+def variant_docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Three documents with variants (seeds picked for them): two born-digital (fast), one scanned."""
+    require_tools()
+    out = tmp_path_factory.mktemp("variants")
+    docs = {}
+    for seed, tier in ((47, "digital"), (55, "digital"), (72, "typical")):
+        [pdf] = generate_samples(out, 1, seed, tier, variants=True)
+        docs[pdf.stem] = load_truth(pdf)
+    return docs
+
+
+def test_variant_truth_marks_what_was_applied(variant_docs: dict[str, dict[str, Any]]) -> None:
+    # The seeds were picked for these variants; if the variant draw changes, pick others.
+    assert variant_docs["digital-s47-000"]["variants"] == ["label_breaks", "partial_without_note", "split_active",
+                                                          "broken_arithmetic"]
+    assert variant_docs["digital-s55-000"]["variants"] == ["straight_quotes", "split_active", "procurement_row"]
+    assert variant_docs["typical-s72-000"]["variants"] == ["partial_without_note", "straight_quotes",
+                                                          "procurement_row", "broken_arithmetic"]
+    for truth in variant_docs.values():
+        assert validate_truth(truth) == []
+        labels = [c["text"] for t in truth["tables"] for c in t["cells"] if c["kind"] == "label"]
+        assert all("\n" not in text for text in labels)
+        partial = next(text for text in labels if text.startswith("（二）部分公开"))
+        assert (partial == "（二）部分公开") == ("partial_without_note" in truth["variants"])
+        quotes = next(text for text in labels if text.startswith("3.危及"))
+        assert quotes == ('3.危及"三安全一稳定"' if "straight_quotes" in truth["variants"] else "3.危及“三安全一稳定”")
+        active = [t for t in truth["tables"] if t["template_table"] == T.ACTIVE_DISCLOSURE]
+        extra = 1 if truth["unmapped"] else 0
+        if "split_active" in truth["variants"]:  # four small tables on one page, one per 第二十条 block
+            assert [t["n_rows"] for t in active] == [4, 3, 4, 3 + extra]
+            assert len({t["page"] for t in active}) == 1
+            heads = [c["text"] for t in active for c in t["cells"] if c["row"] == 0]
+            assert heads == ["第二十条第（一）项", "第二十条第（五）项", "第二十条第（六）项", "第二十条第（八）项"]
+            assert all(a["bbox"][3] < b["bbox"][1] for a, b in zip(active, active[1:], strict=False))
+        else:
+            assert [t["n_rows"] for t in active] == [14 + extra]
+        for u in truth["unmapped"]:
+            assert u["label"] == "政府集中采购" and u["table"] == truth["tables"].index(active[-1])
+
+
+def test_broken_arithmetic_is_one_misprinted_total(variant_docs: dict[str, dict[str, Any]]) -> None:
+    for name, truth in variant_docs.items():
+        fields = truth["fields"]
+        if "broken_arithmetic" not in truth["variants"]:
+            assert truth["source_inconsistent"] == [] and arithmetic_problems(fields) == [], name
+            continue
+        [key] = truth["source_inconsistent"]
+        assert arithmetic_problems(fields) != []
+        printed = {c["text"] for t in truth["tables"] for c in t["cells"] if c["field"] == key}
+        assert printed == {fields[key]}  # the truth holds the value as printed
+        fixed = {**fields, key: str(fixed_value(key, fields))}
+        assert fixed[key] != fields[key] and arithmetic_problems(fixed) == [], name
+
+
+def test_variants_leave_the_report_as_it_was(tmp_path: Path) -> None:
+    require_tools()
+    [plain] = generate_samples(tmp_path / "plain", 1, 47, "digital")
+    [varied] = generate_samples(tmp_path / "varied", 1, 47, "digital", variants=True)
+    a, b = load_truth(plain), load_truth(varied)
+    assert "variants" not in a and "source_inconsistent" not in a
+    assert a["report"] == b["report"]
+    changed = {k for k in a["fields"] if a["fields"][k] != b["fields"][k]}
+    assert changed == set(b["source_inconsistent"])
+
+
+def test_validate_knows_broken_arithmetic_is_intended(variant_docs: dict[str, dict[str, Any]]) -> None:
+    truth = variant_docs["digital-s47-000"]
+    [key] = truth["source_inconsistent"]
+    unlisted = {**truth, "source_inconsistent": []}
+    assert validate_truth(unlisted) != []  # a broken total nobody owns up to
+    fields = {**truth["fields"], key: str(fixed_value(key, truth["fields"]))}
+    for t in (fixed := json.loads(json.dumps(truth)))["tables"]:
+        for c in t["cells"]:
+            if c["field"] == key:
+                c["text"] = fields[key]
+    fixed["fields"] = fields
+    assert any("arithmetic holds" in e for e in validate_truth(fixed))
+    other = "applications.disclosed.natural_person" if key != "applications.disclosed.natural_person" else \
+        "applications.carried_over.natural_person"
+    twice = json.loads(json.dumps(truth))
+    twice["fields"][other] = str(int(twice["fields"][other]) + 1)
+    for t in twice["tables"]:
+        for c in t["cells"]:
+            if c["field"] == other:
+                c["text"] = twice["fields"][other]
+    assert any("broken by no source_inconsistent field" in e for e in validate_truth(twice))
+    assert validate_truth({**truth, "variants": ["split_active", "label_breaks"]}) != []
+
+
+def test_regenerating_a_committed_seed_gives_its_truth() -> None:
+    require_tools()
+    text = (DATA / "clean-s1-001.truth.json").read_text(encoding="utf-8")
+    _pdf, truth = generate_document(1, "clean", 1, "clean-s1-001")
+    assert truth_json(truth) == text
+
+
+def test_forced_label_breaks_wrap_apart() -> None:
+    register_font()
+    assert wrap("行政规范\n性文件", 500, 10) == ["行政规范", "性文件"]
+    assert wrap("行政规范性文件", 500, 10) == ["行政规范性文件"]
+
+
+def test_variants_option_on_the_command_line(tmp_path: Path) -> None:
+    require_tools()
+    subprocess.run([sys.executable, "-m", "samples", "--out", str(tmp_path), "--seed", "47", "--tier", "digital",
+                    "--variants"], check=True, cwd=REPO, capture_output=True)
+    truth = load_truth(tmp_path / "digital-s47-000.pdf")
+    assert truth["variants"] and validate_truth(truth) == []
