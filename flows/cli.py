@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from ocr.export import FORMATS, load_records, record_files, write
 from ocr.rasterize import find_inputs
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
@@ -37,12 +38,22 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--seed", type=int, default=0)
     smp.add_argument("--tier", choices=["clean", "typical", "hard", "digital"], default="clean",
                      help="scan quality, or digital: a born-digital PDF with a text layer")
+    smp.add_argument("--variants", action="store_true",
+                     help="also print the deviations real reports show (label breaks, 二 as four tables, "
+                          "a misprinted total...); the truth lists them")
 
     ins = sub.add_parser("inspect", help="draw the detected grid of one page, cells coloured by confidence")
     ins.add_argument("file", type=Path)
     ins.add_argument("--page", type=int, default=1)
     ins.add_argument("--out", required=True, type=Path)
     ins.add_argument("--dpi", type=int, default=300)
+
+    exp = sub.add_parser("export", help="tables of the records in an ingest output folder: one row per report "
+                                        "(reports.*) and one per field (fields.*)")
+    exp.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="an ingest --out folder (its *.json records)")
+    exp.add_argument("--format", required=True, choices=FORMATS,
+                     help="xlsx writes one workbook, reports.xlsx, with the sheets reports and fields")
+    exp.add_argument("--to", required=True, type=Path, help="folder for the tables (created if missing)")
     return p
 
 
@@ -81,6 +92,17 @@ def _missing_dependency(cfg: object) -> int | None:
     return None
 
 
+def _unwritable(option: str, folder: Path) -> int | None:
+    """Exit code 2 when `folder` cannot be made or written, before any work is done; None when it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError("not writable")
+    except OSError as exc:
+        return _usage_error(f"{option} {folder}: cannot write there ({exc})")
+    return None
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
@@ -92,12 +114,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not files:
         print("reportscan: nothing to process", file=sys.stderr)
         return EXIT_INPUT
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        if not os.access(args.out, os.W_OK):
-            raise PermissionError("not writable")
-    except OSError as exc:
-        return _usage_error(f"--out {args.out}: cannot write there ({exc})")
+    if (unwritable := _unwritable("--out", args.out)) is not None:
+        return unwritable
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no phoning home from batch jobs
     os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")  # the run's own server needs no UI (~0.6 s)
     if not args.verbose:
@@ -114,7 +132,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         return _usage_error("--count must be at least 1")
-    for path in generate_samples(args.out, args.count, args.seed, args.tier):
+    for path in generate_samples(args.out, args.count, args.seed, args.tier, args.variants):
         print(path)
     return EXIT_OK
 
@@ -140,9 +158,33 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """No Prefect and no OCR engine on this path: pyarrow or openpyxl load only for their format."""
+    if not args.out_dir.is_dir():
+        return _usage_error(f"{args.out_dir}: no such folder")
+    if not record_files(args.out_dir):
+        return _usage_error(f"{args.out_dir}: holds no records (*.json)")
+    if (unwritable := _unwritable("--to", args.to)) is not None:
+        return unwritable
+    records, errors = load_records(args.out_dir)
+    for e in errors:
+        print(e, file=sys.stderr)
+    if not records:
+        print("reportscan: no record could be read, nothing exported", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        paths = write(records, args.format, args.to)
+    except OSError as exc:
+        return _usage_error(f"--to {args.to}: cannot write there ({exc})")
+    for path in paths:
+        print(path)
+    return EXIT_INPUT if errors else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"ingest": cmd_ingest, "samples": cmd_samples, "inspect": cmd_inspect}[args.command]
+    handler = {"ingest": cmd_ingest, "samples": cmd_samples, "inspect": cmd_inspect,
+               "export": cmd_export}[args.command]
     return handler(args)
 
 
