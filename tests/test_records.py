@@ -80,3 +80,17 @@ def test_continuation_is_judged_on_the_upright_page():
     tables = [_table(1, 1200, 3300), Table(page=2, bbox=(50, 100, 700, 2400), n_rows=3, n_cols=10, cells=[])]
     link_continuations(tables, {1: (0, 2480, 3508), 2: (90, 3508, 2480)})
     assert tables[1].continued_from == 0
+
+
+def test_outputs_get_the_usual_file_mode_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from ocr.records import write_json_atomic
+
+    old = os.umask(0o027)
+    try:
+        write_json_atomic({"a": 1}, tmp_path / "x.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o640
