@@ -24,3 +24,15 @@ class PageError(ReportscanError):
 
 class DependencyError(ReportscanError):
     """A system dependency (Tesseract, a language file, poppler) is missing."""
+
+
+class TemplateError(ReportscanError):
+    """A template file is malformed; the message names the file and the entry, e.g.
+    `gov.yaml: tables[1].rows[4]: duplicate key 'disclosed'`."""
+
+    def __init__(self, path: Path | str, entry: str, reason: str) -> None:
+        where = f"{Path(path).name}: {entry}" if entry else Path(path).name
+        super().__init__(f"{where}: {reason}")
+        self.path = str(path)
+        self.entry = entry
+        self.reason = reason

@@ -1,0 +1,501 @@
+"""Templates as data and matching: the loader on the shipped and on broken files, and alignment of
+tables built from the generator's truth (and its own template description), clean and damaged."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ocr.errors import TemplateError
+from ocr.model import Cell, Table
+from ocr.template import (
+    TEMPLATES_DIR,
+    Template,
+    align,
+    identify,
+    load_template,
+    load_templates,
+    normalize,
+    report_info,
+)
+from samples import template as T
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples" / "data"
+SHIPPED = TEMPLATES_DIR / "gov_disclosure_annual_report.yaml"
+TRUTHS = sorted(SAMPLES.glob("*.truth.json"))
+
+Expected = dict[str, tuple[int, int, int]]  # field -> (table index, row, col)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template(SHIPPED)
+
+
+def _truth(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / f"{name}.truth.json").read_text(encoding="utf-8"))
+
+
+def _cell(c: dict[str, Any]) -> Cell:
+    return Cell(row=c["row"], col=c["col"], row_span=c["row_span"], col_span=c["col_span"], bbox=(0, 0, 1, 1),
+                text=c["text"], confidence=0.95, needs_review=False, kind=c["kind"])
+
+
+def _tables(truth: dict[str, Any]) -> list[Table]:
+    """The record tables a perfect reader would produce from this truth."""
+    return [Table(page=t["page"], bbox=(0, 0, 1, 1), continued_from=t["continued_from"], n_rows=t["n_rows"],
+                  n_cols=t["n_cols"], cells=[_cell(c) for c in t["cells"]]) for t in truth["tables"]]
+
+
+def _expected(tables: list[Table], fields: list[list[str | None]]) -> Expected:
+    return {f: (i, c.row, c.col) for i, t in enumerate(tables) for c, f in zip(t.cells, fields[i], strict=True) if f}
+
+
+def _fields(truth: dict[str, Any]) -> list[list[str | None]]:
+    return [[c["field"] for c in t["cells"]] for t in truth["tables"]]
+
+
+def _assert_maps(tables: list[Table], template: Template, expected: Expected) -> None:
+    got = {k: (m.table, m.cell.row, m.cell.col) for k, m in align(tables, template).mapped.items()}
+    wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+    extra = set(got) - set(expected)
+    assert not wrong and not extra, f"wrong {list(wrong.items())[:6]} extra {sorted(extra)[:6]}"
+
+
+# ---------------------------------------------------------------- the shipped file
+
+
+def test_shipped_template_names_every_field_like_the_generator(template: Template) -> None:
+    assert template.id == "gov_disclosure_annual_report"
+    assert list(template.value_types) == list(T.all_field_keys())
+    assert template.value_types["administrative_fees.amount"] == "decimal"
+    assert {v for k, v in template.value_types.items() if k != "administrative_fees.amount"} == {"integer"}
+    assert all(template.labels[k] for k in template.value_types)
+    assert template.labels["applications.total.natural_person"] == "（七）总计 自然人"
+    assert template.labels["administrative_licensing.decisions"] == "行政许可"
+    assert [t.key for t in template.tables] == [T.ACTIVE_DISCLOSURE, T.APPLICATIONS, T.REVIEW_LITIGATION]
+    assert load_templates() and load_templates()[0].id == template.id  # the default folder
+
+
+def _holds(template: Template, fields: dict[str, str]) -> list[str]:
+    """Names of the template's constraints that `fields` violate."""
+    def total(keys: tuple[str, ...]) -> Decimal:
+        return sum((Decimal(fields[k]) for k in keys), Decimal(0))
+    return [c.name for c in template.constraints if total(c.lhs) != total(c.rhs)]
+
+
+def test_constraints_are_the_fact_sheet_arithmetic(template: Template) -> None:
+    names = [c.name for c in template.constraints]
+    assert len(names) == 25 + 7 + 7 + 3 and len(set(names)) == len(names)
+    assert "三 自然人列：一 + 二 = 总计 + 四" in names
+    assert "四 行政复议：总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结" in names
+    assert all(k in template.value_types for c in template.constraints for k in (*c.lhs, *c.rhs))
+    rng = random.Random(4)
+    for path in TRUTHS:
+        fields = json.loads(path.read_text(encoding="utf-8"))["fields"]
+        assert _holds(template, fields) == [] == T.arithmetic_errors(fields)
+        # Any single changed count breaks both the generator's arithmetic and ours, and only then.
+        for key in rng.sample([k for k in fields if k.startswith(("applications.", "review_litigation."))], 25):
+            broken = dict(fields, **{key: str(int(fields[key]) + 1)})
+            assert _holds(template, broken) and T.arithmetic_errors(broken), key
+    assert not any("active_disclosure" in k or k.startswith(("regulations", "administrative"))
+                   for c in template.constraints for k in (*c.lhs, *c.rhs))  # 二 has no arithmetic
+
+
+# ---------------------------------------------------------------- broken files
+
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def _set(path: str, value: Any) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        node: Any = data
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        if value is _DELETE:
+            del node[int(last) if last.isdigit() else last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+    return edit
+
+
+_DELETE = object()
+
+BROKEN: dict[str, tuple[Edit, str]] = {
+    "unknown key": (_set("tables/0/colour", "red"), "tables[0]: unknown key 'colour'"),
+    "unknown top-level key": (_set("version", 2), "(top level): unknown key 'version'"),
+    "missing label": (_set("tables/1/rows/0/label", _DELETE), "tables[1].rows[0]: missing 'label'"),
+    "empty label": (_set("tables/1/rows/1/label", ""), "tables[1].rows[1].label:"),
+    "duplicate key": (_set("tables/1/rows/2/rows/1/key", "disclosed"),
+                      "tables[1].rows[2].rows[1]: duplicate key 'disclosed'"),
+    "duplicate field key": (_set("tables/0/blocks/2/rows/0/key", "administrative_licensing"),
+                            "tables[0].blocks[2].rows: duplicate field key 'administrative_licensing.decisions'"),
+    "leaf without key": (_set("tables/2/columns/0/columns/1/key", _DELETE),
+                         "tables[2].columns[0].columns[1]: '结果纠正' has no columns below it, so it needs a key"),
+    "unknown value type": (_set("tables/0/type", "float"), "tables[0].type:"),
+    "unknown constraint field": (_set("constraints/0/rhs/2", "nobody"),
+                                 "constraints[0].rhs[2]: unknown column 'nobody' in table 'applications'"),
+    "unknown range end": (_set("constraints/1/rhs/0", "disclosed..other.nothing"),
+                          "constraints[1].rhs[0]: unknown row 'other.nothing'"),
+    "range backwards": (_set("constraints/1/rhs/0", "other.other..disclosed"),
+                        "constraints[1].rhs[0]: range 'other.other..disclosed' runs backwards"),
+    "unknown constraint table": (_set("constraints/3/table", "tables_five"),
+                                 "constraints[3].table: unknown table 'tables_five'"),
+    "bad name placeholder": (_set("constraints/2/name", "{table} {colum}"), "constraints[2].name: bad placeholder"),
+    "bad regex": (_set("identify/title", "(?P<agency>[年"), "identify.title: bad regex"),
+    "regex without year": (_set("identify/title", "(?P<agency>.+)年度报告"),
+                           "identify.title: regex lacks the named group(s) year"),
+    "duplicate table": (_set("tables/2/key", "applications"), "tables[2].key: duplicate table key 'applications'"),
+    "blocks and rows": (_set("tables/0/rows", [{"key": "x", "label": "某行"}]),
+                        "tables[0]: give either 'blocks' or 'stub'/'columns'/'rows', not both"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_template_names_file_and_entry(case: str, tmp_path: Path) -> None:
+    edit, message = BROKEN[case]
+    data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with pytest.raises(TemplateError) as err:
+        load_template(path)
+    assert str(err.value).startswith("broken.yaml: ") and message in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unreadable_files_are_template_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\ntables: [\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"^bad\.yaml: not valid YAML: .* at line \d+$"):
+        load_template(bad)
+    bad.write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"^bad\.yaml: expected a mapping"):
+        load_template(bad)
+    (tmp_path / "bad.yaml").unlink()
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(SHIPPED.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"^b\.yaml: id: duplicate template id 'gov_disclosure_annual_report'"):
+        load_templates(tmp_path)
+
+
+# ---------------------------------------------------------------- matching on the generator's truth
+
+
+@pytest.mark.parametrize("path", TRUTHS, ids=[p.name.removesuffix(".truth.json") for p in TRUTHS])
+def test_truth_tables_map_every_number_to_its_field(path: Path, template: Template) -> None:
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    tables = _tables(truth)
+    assert identify(tables, [], [template]) is template
+    _assert_maps(tables, template, _expected(tables, _fields(truth)))
+    alignment = align(tables, template)
+    assert alignment.table_keys == {i: t["template_table"] for i, t in enumerate(truth["tables"])}
+    assert [(u.label, u.table, u.row, [v.text for v in u.values]) for u in alignment.unmapped] == [
+        (u["label"], u["table"], u["row"], u["values"]) for u in truth["unmapped"]]
+    mapped = alignment.mapped["administrative_fees.amount"]
+    assert (mapped.value_type, mapped.label, mapped.page) == ("decimal", "行政事业性收费 本年收费金额（万元）",
+                                                              truth["tables"][mapped.table]["page"])
+
+
+def _garble(text: str, rng: random.Random, rate: float) -> str:
+    """OCR-like damage: some characters read as others."""
+    return "".join(rng.choice("太白言日口十土木乙") if ch.strip() and rng.random() < rate else ch for ch in text)
+
+
+def _breaks(text: str, rng: random.Random) -> str:
+    """A label wrapped over lines and read with stray spaces."""
+    out = ""
+    for ch in text:
+        out += ch + (rng.choice(["\n", " ", ""]) if rng.random() < 0.3 else "")
+    return out
+
+
+def _damage(tables: list[Table], change: Callable[[Cell], Cell | None]) -> list[Table]:
+    return [t.model_copy(update={"cells": [change(c) or c for c in t.cells]}) for t in tables]
+
+
+def _relabel(text: str, kind: str = "label") -> Callable[[Cell], Cell]:
+    return lambda c: c.model_copy(update={"text": text, "kind": kind})
+
+
+def _where(tables: list[Table], text: str) -> tuple[int, int, int]:
+    """Table, row and column of the label cell whose text starts with `text`."""
+    return next((i, c.row, c.col) for i, t in enumerate(tables) for c in t.cells
+                if c.kind == "label" and c.text.startswith(text))
+
+
+def _change_at(tables: list[Table], spot: tuple[int, int, int], change: Callable[[Cell], Cell]) -> list[Table]:
+    return [t.model_copy(update={"cells": [change(c) if (i, c.row, c.col) == spot else c for c in t.cells]})
+            for i, t in enumerate(tables)]
+
+
+DAMAGES: dict[str, Callable[[list[Table], random.Random], list[Table]]] = {
+    "garbled characters": lambda ts, rng: _damage(
+        ts, lambda c: c.model_copy(update={"text": _garble(c.text, rng, 0.2)}) if c.kind == "label" else None),
+    "line breaks and spaces": lambda ts, rng: _damage(
+        ts, lambda c: c.model_copy(update={"text": _breaks(c.text, rng)}) if c.kind == "label" else None),
+    "note dropped": lambda ts, rng: _change_at(ts, _where(ts, "（二）部分公开"), _relabel("（二）部分公开")),
+    "straight quotes, half-width brackets": lambda ts, rng: _damage(
+        ts, lambda c: c.model_copy(update={"text": c.text.translate(str.maketrans("“”（）：，", "\"\"():,"))})),
+    "seed OCR damage": lambda ts, rng: _change_at(_change_at(_change_at(_change_at(
+        ts, _where(ts, "一、本年新收"), _relabel("一、太白 言息公开申请数量")),
+        _where(ts, "（二）部分公开"), _relabel("分公开(区分处理的, 只计这一情形,")),
+        _where(ts, "（七）总计"), _relabel("(七) 总i")),
+        _where(ts, "5.要求行政机关"), _relabel("呈要求行政机关确认或重新出具已获取信")),
+}
+
+
+@pytest.mark.parametrize("name", ["typical-s2-001", "clean-s1-001"])
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_mapping_survives_label_damage(damage: str, name: str, template: Template) -> None:
+    truth = _truth(name)
+    clean = _tables(truth)
+    for seed in range(3):
+        tables = DAMAGES[damage](clean, random.Random(seed))
+        _assert_maps(tables, template, _expected(tables, _fields(truth)))
+
+
+REMOVABLE = ["规章", "行政强制", "行政事业性收费", "一、本年新收", "（一）予以公开", "4.保护第三方", "3.其他",
+             "（七）总计", "四、结转下年度", "自然人", "科研机构", "总计", "本年废止件数", "结果纠正"]
+
+
+@pytest.mark.parametrize("label", REMOVABLE)
+def test_one_label_removed_still_maps_by_order(label: str, template: Template) -> None:
+    truth = _truth("typical-s2-001")
+    tables = _tables(truth)
+    tables = _change_at(tables, _where(tables, label), _relabel("", "blank"))
+    _assert_maps(tables, template, _expected(tables, _fields(truth)))
+
+
+def test_a_label_read_in_a_value_cell_is_never_a_number(template: Template) -> None:
+    truth = _truth("clean-s1-001")
+    tables = _tables(truth)
+    spot = next((i, c["row"], c["col"]) for i, t in enumerate(truth["tables"]) for c in t["cells"]
+                if c["field"] == "administrative_licensing.decisions")
+    tables = _change_at(tables, spot, _relabel("行 政许可"))  # as a real OCR read it
+    expected = _expected(tables, _fields(truth))
+    del expected["administrative_licensing.decisions"]
+    _assert_maps(tables, template, expected)
+
+
+def _cut(table: Table, rows: range) -> Table:
+    """Rows `rows` of a table as a table of their own (spans trimmed; a cut label keeps its text)."""
+    cells = []
+    for c in table.cells:
+        top, bottom = max(c.row, rows.start), min(c.row + c.row_span, rows.stop)
+        if top < bottom:
+            text, kind = (c.text, c.kind) if c.row >= rows.start else ("", "blank" if c.kind == "label" else c.kind)
+            cells.append(c.model_copy(update={"row": top - rows.start, "row_span": bottom - top, "text": text,
+                                              "kind": kind}))
+    return table.model_copy(update={"n_rows": len(rows), "cells": cells})
+
+
+def _cut_fields(table: Table, fields: list[str | None], rows: range) -> list[str | None]:
+    return [f for c, f in zip(table.cells, fields, strict=True) if rows.start <= c.row < rows.stop
+            or c.row < rows.start < c.row + c.row_span]
+
+
+def test_active_disclosure_printed_as_four_small_tables(template: Template) -> None:
+    truth = _truth("typical-s2-001")  # 二 with the 政府集中采购 row
+    tables, fields = _tables(truth), _fields(truth)
+    parts = [range(0, 4), range(4, 7), range(7, 11), range(11, tables[0].n_rows)]
+    small = [_cut(tables[0], r) for r in parts]
+    rest = [t.model_copy(update={"continued_from": None if t.continued_from is None else t.continued_from + 3})
+            for t in tables[1:]]
+    new = small + rest
+    new_fields = [_cut_fields(tables[0], fields[0], r) for r in parts] + fields[1:]
+    _assert_maps(new, template, _expected(new, new_fields))
+    alignment = align(new, template)
+    assert [alignment.table_keys[i] for i in range(4)] == [T.ACTIVE_DISCLOSURE] * 4
+    assert [(u.label, u.table, u.row) for u in alignment.unmapped] == [("政府集中采购", 3, 3)]
+
+
+@pytest.mark.parametrize("linked", [True, False], ids=["continued_from", "unlinked"])
+def test_applications_continued_on_the_next_page(linked: bool, template: Template) -> None:
+    truth = _truth("clean-s1-001")  # 三 whole on one page
+    tables, fields = _tables(truth), _fields(truth)
+    i = next(k for k, t in enumerate(truth["tables"]) if t["template_table"] == T.APPLICATIONS)
+    top, bottom = range(0, 11), range(11, tables[i].n_rows)  # cut inside （三）不予公开
+    second = _cut(tables[i], bottom).model_copy(update={"page": tables[i].page + 1,
+                                                        "continued_from": i if linked else None})
+    later = [t.model_copy(update={"page": t.page + 1}) for t in tables[i + 1:]]
+    new = [*tables[:i], _cut(tables[i], top), second, *later]
+    new_fields = [*fields[:i], _cut_fields(tables[i], fields[i], top), _cut_fields(tables[i], fields[i], bottom),
+                  *fields[i + 1:]]
+    assert not any(f for f in new_fields[i + 1][:3])  # the continuation starts with label pieces
+    _assert_maps(new, template, _expected(new, new_fields))
+    assert align(new, template).table_keys[i + 1] == T.APPLICATIONS
+
+
+# ---------------------------------------------------------------- the generator's own template description
+
+
+def _from_spec(spec: T.TableSpec, page: int, numbers: dict[str | None, str]) -> tuple[Table, list[str | None]]:
+    cells, fields = [], []
+    for c in spec.cells:
+        text = numbers.get(c.field, "92") if c.kind == T.NUMBER else c.text
+        cells.append(Cell(row=c.row, col=c.col, row_span=c.row_span, col_span=c.col_span, bbox=(0, 0, 1, 1),
+                          text=text, confidence=0.9, needs_review=False, kind=c.kind))
+        fields.append(c.field)
+    return Table(page=page, bbox=(0, 0, 1, 1), n_rows=spec.n_rows, n_cols=spec.n_cols, cells=cells), fields
+
+
+def test_generator_spec_with_procurement_row(template: Template) -> None:
+    numbers = {k: str(n) for n, k in enumerate(T.all_field_keys())}
+    numbers["administrative_fees.amount"] = "267.9503"
+    built = [_from_spec(s, p, numbers) for p, s in ((3, T.active_disclosure(procurement=True)),
+                                                    (3, T.applications()), (4, T.review_litigation()))]
+    tables = [t for t, _ in built]
+    assert identify(tables, [], [template]) is template
+    _assert_maps(tables, template, _expected(tables, [f for _, f in built]))
+    alignment = align(tables, template)
+    assert alignment.mapped["administrative_fees.amount"].cell.text == "267.9503"
+    [row] = alignment.unmapped
+    assert (row.label, row.page, row.table, row.row) == (T.PROCUREMENT_LABEL, 3, 0, 14)
+    assert [(v.col, v.text, v.value) for v in row.values] == [(1, "92", 92)]
+
+
+def test_only_table_two_present(template: Template) -> None:
+    table, fields = _from_spec(T.active_disclosure(), 2, {})
+    assert identify([table], [], [template]) is template
+    _assert_maps([table], template, _expected([table], [fields]))
+
+
+# ---------------------------------------------------------------- no template, other templates
+
+
+def _grid(rows: list[list[str]], page: int = 1) -> Table:
+    cells = [Cell(row=r, col=c, bbox=(0, 0, 1, 1), text=text, confidence=0.9, needs_review=False,
+                  kind="number" if text.replace(".", "").isdigit() else "label")
+             for r, row in enumerate(rows) for c, text in enumerate(row)]
+    return Table(page=page, bbox=(0, 0, 1, 1), n_rows=len(rows), n_cols=len(rows[0]), cells=cells)
+
+
+BUDGET = [["项目", "预算数", "决算数"], ["一般公共预算收入", "120", "118"], ["政府性基金收入", "30", "28"],
+          ["合计", "150", "146"]]
+
+
+def test_a_document_of_no_known_type(template: Template) -> None:
+    tables = [_grid(BUDGET)]
+    assert identify(tables, ["某某县2021年财政预算执行情况", "某某县财政局 2022年1月5日"], [template]) is None
+    assert identify([], [], [template]) is None
+    alignment = align(tables, template)
+    assert alignment.mapped == {} and alignment.table_keys == {} and alignment.unmapped == []
+
+
+def test_a_new_report_type_is_a_new_file(tmp_path: Path, template: Template) -> None:
+    (tmp_path / "a_disclosure.yaml").write_text(SHIPPED.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "budget.yaml").write_text("""
+id: budget_execution
+name: 财政预算执行情况
+identify:
+  title: '^(?P<agency>.+?)(?P<year>\\d{4})年财政预算执行情况'
+  title_words: 财政预算执行情况
+tables:
+  - key: budget
+    title: 预算执行
+    short: 表一
+    recognise: [预算数, 决算数, 一般公共预算收入]
+    header_rows: 1
+    stub: 项目
+    columns:
+      - {key: planned, label: 预算数}
+      - {key: actual, label: 决算数}
+    rows:
+      - {key: general, label: 一般公共预算收入}
+      - {key: funds, label: 政府性基金收入}
+      - {key: total, label: 合计, variants: [总计]}
+constraints:
+  - {table: budget, each: column, lhs: [total], rhs: [general..funds]}
+""", encoding="utf-8")
+    budget, disclosure = sorted(load_templates(tmp_path), key=lambda t: t.id)
+    tables = [_grid(BUDGET)]
+    assert identify(tables, [], [disclosure, budget]) is budget
+    assert [c.name for c in budget.constraints] == ["表一 预算数列：合计 = 一般公共预算收入 + 政府性基金收入",
+                                                    "表一 决算数列：合计 = 一般公共预算收入 + 政府性基金收入"]
+    got = {k: m.cell.text for k, m in align(tables, budget).mapped.items()}
+    assert got == {"general.planned": "120", "general.actual": "118", "funds.planned": "30", "funds.actual": "28",
+                   "total.planned": "150", "total.actual": "146"}
+    truth_tables = _tables(_truth("clean-s1-001"))
+    assert identify(truth_tables, [], [budget, disclosure]) is disclosure
+
+
+# ---------------------------------------------------------------- report identity
+
+
+def test_report_info_from_title_and_closing(template: Template) -> None:
+    lines = ["第十一师 2021 年度政府信息公开工作 年度报告", "一、总体情况", "第十一师办公室 2022年2月10日"]
+    info = report_info(lines, template)
+    assert (info.agency, info.year, info.date) == ("第十一师", 2021, "2022-02-10")
+    assert identify([], lines, [template]) is template
+    wrapped = ["— 1 —", "合川县生态环境局２０２０年度政府信息", "公开工作年度报告", "合川县生态环境局办 公室",
+               "2021 年 3 月 27 日"]
+    info = report_info(wrapped, template)
+    assert (info.agency, info.year) == ("合川县生态环境局", 2020)
+    assert report_info(["某某局办公室 2022年2月10日"], template).model_dump() == {
+        "agency": "某某局", "year": None, "date": "2022-02-10"}
+    assert report_info(["政府信息公开工怍年度报吿", "某某局 2022年2月30日"], template).model_dump() == {
+        "agency": None, "year": None, "date": None}
+    assert report_info([], template).model_dump() == {"agency": None, "year": None, "date": None}
+
+
+@pytest.mark.parametrize("path", TRUTHS, ids=[p.name.removesuffix(".truth.json") for p in TRUTHS])
+def test_report_info_of_the_samples(path: Path, template: Template) -> None:
+    report = json.loads(path.read_text(encoding="utf-8"))["report"]
+    y, m, d = (int(x) for x in report["date"].split("-"))
+    lines = [f"{report['agency']}{report['year']}年度政府信息公开工作年度报告", "五、存在的主要问题及改进情况",
+             f"{report['agency']}办公室 {y}年{m}月{d}日"]
+    assert report_info(lines, template).model_dump() == report
+
+
+def test_normalize_folds_what_ocr_varies() -> None:
+    folded = "二部分公开三安全一稳定"
+    assert normalize("（二）部分 公开\n“三安全一稳定”") == normalize('(二)部分公开"三安全一稳定"') == folded
+    assert normalize("１．属于") == "1属于"
+
+
+
+def _merge_cols(table: Table, col: int) -> Table:
+    """The table as read when the rule between columns `col` and `col + 1` is lost: the two cells of a
+    row become one whose text interleaves theirs line by line."""
+    by_pos = {(c.row, c.col): c for c in table.cells}
+    cells = []
+    for c in table.cells:
+        if c.col == col + 1 and c.col_span == 1 and (c.row, col) in by_pos and by_pos[c.row, col].col_span == 1:
+            continue
+        if c.col == col and c.col_span == 1 and (c.row, col + 1) in by_pos:
+            right = by_pos[c.row, col + 1]
+            label = c.kind == "label"
+            text = c.text[:2] + right.text[:2] + c.text[2:] + right.text[2:] if label else c.text + right.text
+            cells.append(c.model_copy(update={"text": text, "kind": c.kind}))
+        elif c.col <= col < c.col + c.col_span - 1:
+            cells.append(c.model_copy(update={"col_span": c.col_span - 1}))
+        elif c.col > col:
+            cells.append(c.model_copy(update={"col": c.col - 1}))
+        else:
+            cells.append(c)
+    return table.model_copy(update={"n_cols": table.n_cols - 1, "cells": cells})
+
+
+def test_a_lost_rule_leaves_the_merged_fields_unmapped(template: Template) -> None:
+    """Two columns read as one cell hold two numbers run together: neither field may take it."""
+    truth = _truth("clean-s1-001")
+    tables, fields = _tables(truth), _fields(truth)
+    i = next(k for k, t in enumerate(truth["tables"]) if t["template_table"] == T.REVIEW_LITIGATION)
+    merged = _merge_cols(tables[i], 5)  # 未经复议直接起诉: 结果维持 | 结果纠正
+    assert any(c.text == "结果结果维持纠正" for c in merged.cells)
+    new = [*tables[:i], merged, *tables[i + 1:]]
+    expected = _expected(tables, fields)
+    lost = {"review_litigation.litigation_direct.upheld", "review_litigation.litigation_direct.corrected"}
+    expected = {k: (t, r, c - 1 if t == i and c > 5 else c) for k, (t, r, c) in expected.items() if k not in lost}
+    _assert_maps(new, template, expected)
