@@ -23,6 +23,25 @@ class Config(BaseModel):
     # Calibrated on generated documents (bench/calibrate_review.py); see docs/review-threshold.md.
     review_threshold_number: float = Field(0.805, ge=0, le=1)
     review_threshold_label: float = Field(0.855, ge=0, le=1)
+    # Repair (ocr/repair.py): one set for every document. Provisional defaults until bench calibrates them
+    # on generated documents with known truth; the reasoning for each is in its description.
+    repair_doubtful_below: float = Field(
+        0.805, ge=0, le=1,
+        description="a reading under this confidence (or one recognition already sends to review) is doubtful: "
+                    "the arithmetic may change it; at or above it a reading is trusted, and a failing 勾稽关系 "
+                    "of trusted readings is the report's own inconsistency. Default: review_threshold_number, "
+                    "above which clean and typical scans showed no wrong number (docs/review-threshold.md); "
+                    "also the least confidence a repaired value must earn to skip review")
+    repair_accept_from: float = Field(
+        0.5, ge=0, le=1,
+        description="a doubtful reading that two independent 勾稽关系 confirm as read skips review when its "
+                    "confidence is at least this: two sums agreeing by chance with a wrong figure is rare, but "
+                    "below even odds Tesseract has mostly read noise. Default: even odds, provisional")
+    repair_max_search: int = Field(
+        2, ge=0, le=4,
+        description="most doubtful cells the search for the smallest explanation frees at once, when freeing "
+                    "them all leaves the arithmetic open (combinations grow fast; two covers a misread "
+                    "inside a rectangle of doubtful cells)")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     def digest(self) -> str:

@@ -1,0 +1,517 @@
+"""Template stage, part two: typed values from mapped cells, the 勾稽关系 checked, and what fails explained.
+
+Every field's text is normalised to an `int` or an exact `Decimal` (never through a float). The
+template's arithmetic is then solved exactly (rational Gaussian elimination over the fields a reading
+may not be trusted for) so that a failure is explained by the fewest cells the arithmetic itself pins
+down, and nothing is guessed when it does not pin them down. A repaired value must be confirmed by two
+independent 勾稽关系 (it stays determined when any one of them is dropped); one alone only suggests it.
+Trusted readings that still disagree are the report's own inconsistency, which an operator must see.
+The thresholds are the `repair_*` fields of `Config`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from itertools import combinations
+from typing import get_args
+
+from ocr.config import Config
+from ocr.model import CellFlag, Constraint, FieldResult, FieldValue, MappedCell, ValueType
+
+_FLAG_ORDER = {flag: i for i, flag in enumerate(get_args(CellFlag))}
+_KEPT_CELL_FLAGS = ("dash", "low_confidence", "readers_disagree", "grid_uncertain")
+# A lone printed dash (and what readers make of one: dashes, minus signs, the character 一) means none.
+_DASHES = frozenset("-‐‑‒–—―−ー一")
+# Letters and marks OCR gives for digits; applied only where the template expects a number.
+_CONFUSIONS = str.maketrans({
+    "O": "0", "o": "0", "D": "0", "Q": "0", "〇": "0",
+    "l": "1", "I": "1", "|": "1", "i": "1", "!": "1",
+    "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2", "G": "6", "g": "9", "q": "9",
+})
+_DECIMAL_POINTS = str.maketrans({"。": ".", "·": ".", "•": "."})
+_NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
+_SPACES = re.compile(r"\s+")
+
+
+# ---------------------------------------------------------------- normalising one cell's text
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    value: FieldValue
+    changed: bool
+    dash: bool = False
+    guessed: bool = False  # no digit was printed: the number comes from letter shapes alone
+
+
+def _parse(text: str, value_type: ValueType) -> _Parsed:
+    raw = text.strip()
+    if value_type == "text":
+        clean = _SPACES.sub(" ", unicodedata.normalize("NFKC", raw))
+        return _Parsed(clean or None, clean != raw)
+    s = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
+    if not s:
+        return _Parsed(None, False)
+    if len(s) == 1 and s in _DASHES:
+        return _Parsed(0 if value_type == "integer" else Decimal(0), raw != "-", dash=True)
+    if value_type == "decimal":
+        s = s.translate(_DECIMAL_POINTS)
+    digits = s.translate(_CONFUSIONS)
+    if not _NUMBER.fullmatch(digits):
+        return _Parsed(None, False)
+    plain = digits.replace(",", "")
+    if value_type == "integer":
+        if "." in plain:  # counts are printed whole: "1.2" is a speck or two figures, not a number to round
+            return _Parsed(None, False)
+        value: int | Decimal = int(plain)
+    else:
+        value = Decimal(plain)
+    return _Parsed(value, str(value) != raw, guessed=not any("0" <= ch <= "9" for ch in s))
+
+
+def normalize(text: str, value_type: ValueType) -> tuple[FieldValue, bool]:
+    """The value a cell's text stands for, and whether getting it meant rewriting the text.
+
+    Full-width forms, spaces, thousands separators and (in numbers only) letters OCR gives for digits
+    are undone; a lone dash is 0; blank or unparseable text is None. Decimals are exact.
+    """
+    parsed = _parse(text, value_type)
+    return parsed.value, parsed.changed
+
+
+# ---------------------------------------------------------------- per-field state
+
+
+@dataclass
+class _Field:
+    key: str
+    value_type: ValueType
+    mc: MappedCell | None
+    value: FieldValue
+    confidence: float
+    review: bool
+    doubtful: bool  # the arithmetic may overrule this reading
+    blank: bool = False
+    flags: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    suggestion: FieldValue = None
+    repaired: FieldValue = None
+
+    @property
+    def label(self) -> str:
+        return self.mc.label if self.mc is not None else self.key.rsplit(".", 1)[-1]
+
+    @property
+    def text(self) -> str:
+        return self.mc.cell.text if self.mc is not None else ""
+
+    @property
+    def known(self) -> bool:
+        """Has a number the arithmetic can use as read."""
+        return isinstance(self.value, int | Decimal)
+
+    @property
+    def explained(self) -> bool:
+        return "repaired" in self.flags or "suggested" in self.flags
+
+    @property
+    def effective(self) -> FieldValue:
+        """The value the arithmetic settled on: repaired, suggested, or as read."""
+        if self.repaired is not None:
+            return self.repaired
+        return self.suggestion if self.suggestion is not None else self.value
+
+    def flag(self, *flags: str) -> None:
+        self.flags.extend(f for f in flags if f not in self.flags)
+
+    def result(self) -> FieldResult:
+        mc = self.mc
+        return FieldResult(
+            value=self.repaired if self.repaired is not None else self.value,
+            text=self.text, confidence=round(min(1.0, max(0.0, self.confidence)), 4), needs_review=self.review,
+            flags=sorted(self.flags, key=_FLAG_ORDER.__getitem__), reasons=self.reasons, suggestion=self.suggestion,
+            page=mc.page if mc else None, table=mc.table if mc else None,
+            row=mc.cell.row if mc else None, col=mc.cell.col if mc else None,
+        )
+
+
+def _read(key: str, value_type: ValueType, mc: MappedCell | None, cfg: Config) -> _Field:
+    """A field as recognition left it: typed value, the flags that matter, and whether it is doubtful."""
+    if mc is None:
+        return _Field(key, value_type, None, None, 0.0, True, True, flags=["unreadable"], reasons=["表中未找到此项"])
+    cell = mc.cell
+    kept = [f for f in _KEPT_CELL_FLAGS if f in cell.flags]
+    if cell.kind == "blank":
+        numeric = value_type != "text"
+        return _Field(key, value_type, mc, None, cell.confidence, numeric, True, blank=True, flags=["blank"],
+                      reasons=["空白（空白不等于 0）"] if numeric else [])
+    parsed = _parse(cell.text, value_type)
+    if parsed.value is None:
+        return _Field(key, value_type, mc, None, cell.confidence, True, True, flags=["unreadable", *kept],
+                      reasons=[f"无法识别为数字：「{cell.text}」" if cell.text.strip() else "无法识别"])
+    f = _Field(key, value_type, mc, parsed.value, cell.confidence, cell.needs_review or parsed.guessed, False,
+               flags=kept)
+    if parsed.dash:
+        f.flag("dash")
+    if parsed.changed:
+        f.flag("normalized")
+    f.reasons = _doubt_reasons(f, parsed)
+    if f.review and not f.reasons:
+        f.reasons.append("识别结果需核对")
+    f.doubtful = f.review or cell.confidence < cfg.repair_doubtful_below
+    return f
+
+
+def _doubt_reasons(f: _Field, parsed: _Parsed) -> list[str]:
+    out = []
+    if "low_confidence" in f.flags:
+        out.append(f"识别置信度低 ({f.confidence:.2f})")
+    if "readers_disagree" in f.flags:
+        out.append("数字与文字两种识别结果不一致")
+    if "grid_uncertain" in f.flags:
+        out.append("单元格边界不确定")
+    if parsed.guessed:
+        out.append(f"未识别出数字，按字形读作 {parsed.value}（原文「{f.text}」）")
+    return out
+
+
+# ---------------------------------------------------------------- exact linear algebra
+
+
+Equation = dict[str, int]
+"""sum(coefficient * field) == 0 over field keys: +1 for the left side of a 勾稽关系, -1 for the right."""
+
+
+def _equation(c: Constraint) -> Equation:
+    eq: Equation = {}
+    for sign, keys in ((1, c.lhs), (-1, c.rhs)):
+        for k in keys:
+            eq[k] = eq.get(k, 0) + sign
+    return {k: v for k, v in eq.items() if v}
+
+
+Pivots = dict[str, tuple[dict[str, Fraction], Fraction]]
+"""Reduced row echelon form: pivot field -> (row with row[pivot] == 1 and no other pivot in it, right side)."""
+
+
+def _subtract(row: dict[str, Fraction], coef: Fraction, other: Mapping[str, Fraction], skip: str) -> None:
+    """row -= coef * other over every field but `skip` (eliminated by the caller), dropping what cancels."""
+    for w, a in other.items():
+        if w != skip:
+            nv = row.get(w, 0) - coef * a
+            if nv:
+                row[w] = nv
+            else:
+                row.pop(w, None)
+
+
+def _reduce(eqs: Iterable[Equation], known: Mapping[str, Fraction], free: Set[str]) -> Pivots | None:
+    """The equations over `free` (the rest as read) in reduced form, or None when they cannot all hold.
+
+    Sparse Gauss-Jordan over Fractions: exact, and cheap because each 勾稽关系 touches few free fields.
+    """
+    pivots: Pivots = {}
+    for eq in eqs:
+        row: dict[str, Fraction] = {}
+        rhs = Fraction(0)
+        for k, c in eq.items():
+            if k in free:
+                row[k] = Fraction(c)
+            else:
+                rhs -= c * known[k]
+        for var in [v for v in row if v in pivots]:
+            coef = row.pop(var)
+            prow, prhs = pivots[var]
+            _subtract(row, coef, prow, var)
+            rhs -= coef * prhs
+        if not row:
+            if rhs:
+                return None
+            continue
+        var = min(row)
+        lead = row[var]
+        row = {w: a / lead for w, a in row.items()}
+        rhs /= lead
+        for u, (prow, prhs) in list(pivots.items()):
+            coef = prow.get(var)
+            if coef:
+                new = dict(prow)
+                del new[var]
+                _subtract(new, coef, row, var)
+                pivots[u] = (new, prhs - coef * rhs)
+        pivots[var] = (row, rhs)
+    return pivots
+
+
+def _determined(pivots: Pivots) -> dict[str, Fraction]:
+    """The fields the reduced equations pin to one value."""
+    return {v: rhs for v, (row, rhs) in pivots.items() if len(row) == 1}
+
+
+class _Linked:
+    """Union-find over field keys: which fields an equation ties together."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def root(self, k: str) -> str:
+        while self.parent.setdefault(k, k) != k:
+            self.parent[k] = self.parent[self.parent[k]]
+            k = self.parent[k]
+        return k
+
+    def link(self, keys: Iterable[str]) -> None:
+        first, *rest = keys
+        for k in rest:
+            self.parent[self.root(k)] = self.root(first)
+
+
+def _open_clusters(pivots: Pivots, free: Set[str]) -> list[set[str]]:
+    """Free fields left open, grouped so that no equation links two groups: each can be settled on its own."""
+    linked = _Linked()
+    for row, _ in pivots.values():
+        if len(row) > 1:
+            linked.link(row)
+    out: dict[str, set[str]] = {}
+    for k in sorted(free - _determined(pivots).keys()):
+        out.setdefault(linked.root(k), set()).add(k)
+    return list(out.values())
+
+
+def _as_value(x: Fraction, value_type: ValueType) -> FieldValue:
+    """A solved value as the field's type, or None when no printed figure could be it."""
+    if x < 0:
+        return None
+    if value_type == "integer":
+        return int(x) if x.denominator == 1 else None
+    d = x.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return Decimal(x.numerator) / Decimal(x.denominator) if d == 1 else None
+
+
+def _fraction(v: FieldValue) -> Fraction:
+    assert isinstance(v, int | Decimal)
+    return Fraction(v)
+
+
+def _fmt(v: FieldValue) -> str:
+    return "?" if v is None else str(v)
+
+
+# ---------------------------------------------------------------- one group of linked 勾稽关系
+
+
+class _Group:
+    """Constraints that share fields, settled together; different groups (三, each block of 四) are independent."""
+
+    def __init__(self, constraints: Sequence[Constraint], fields: dict[str, _Field], cfg: Config) -> None:
+        self.constraints = list(constraints)
+        self.fields = fields
+        self.cfg = cfg
+        self.eqs = [_equation(c) for c in self.constraints]
+        keys = sorted({k for c in self.constraints for k in (*c.lhs, *c.rhs)})
+        self.known = {k: _fraction(fields[k].value) for k in keys if fields[k].known}
+        self.unknown = {k for k in keys if not fields[k].known}
+        self.doubtful = {k for k in keys if fields[k].known and fields[k].doubtful}
+
+    def reduce(self, free: Set[str], skip: int | None = None) -> Pivots | None:
+        """Reduced equations over `free`, or None when inconsistent or a pinned value is no possible figure."""
+        pivots = _reduce((eq for i, eq in enumerate(self.eqs) if i != skip), self.known, free)
+        if pivots is None or any(_as_value(x, self.fields[k].value_type) is None
+                                 for k, x in _determined(pivots).items()):
+            return None
+        return pivots
+
+    def solve(self, free: Set[str], skip: int | None = None) -> dict[str, Fraction] | None:
+        """The values of `free` the arithmetic pins down, or None (see `reduce`)."""
+        pivots = self.reduce(free, skip)
+        return None if pivots is None else _determined(pivots)
+
+    def confirmed(self, free: Set[str], sol: Mapping[str, Fraction]) -> dict[str, list[int]]:
+        """Pinned fields that stay pinned when any one 勾稽关系 is dropped, with the ones that contain them."""
+        keep = set(sol)
+        for i, eq in enumerate(self.eqs):
+            if keep and not free.isdisjoint(eq):
+                again = self.solve(free, skip=i)
+                keep &= set(again or ())
+        return {k: [i for i, eq in enumerate(self.eqs) if k in eq] for k in keep}
+
+    def failing(self, free: Set[str] = frozenset()) -> list[int]:
+        """Constraints whose every field has a value, none in `free`, and whose sides differ as read."""
+        return [i for i, eq in enumerate(self.eqs)
+                if all(k in self.known and k not in free for k in eq)
+                and sum(c * self.known[k] for k, c in eq.items())]
+
+    def settle(self) -> None:
+        free = self.unknown | self.doubtful
+        pinned: str | None = None
+        pivots = self.reduce(free)
+        if pivots is None:
+            pinned = self._pinpoint(free)
+            if pinned is None:
+                self._unexplained(free)
+                return
+            free = free | {pinned}
+            pivots = self.reduce(free)
+            assert pivots is not None
+        free = self._smallest(free, pivots)
+        sol = self.solve(free)
+        assert sol is not None
+        confirmed = self.confirmed(free, sol)
+        for k in sorted(free):
+            if k in sol:
+                self._conclude(self.fields[k], sol[k], confirmed.get(k), k == pinned)
+        self._check()
+
+    def _pinpoint(self, free: set[str]) -> str | None:
+        """Trusted readings disagree: the one trusted cell the arithmetic singles out, if exactly one does."""
+        candidates = set(self.known) - self.doubtful
+        for i in self.failing(free):  # what the doubtful cells cannot explain, the one cell must
+            candidates &= set(self.eqs[i])
+        hits = [(k, s) for k in sorted(candidates) if (s := self.solve(free | {k})) is not None]
+        return hits[0][0] if len(hits) == 1 and hits[0][0] in hits[0][1] else None
+
+    def _smallest(self, free: set[str], pivots: Pivots) -> set[str]:
+        """Freeing every doubtful cell left some open: in each independent knot of them keep as many as read
+        as the arithmetic allows, freeing the fewest that explain the rest, when exactly one such choice exists.
+        Returns the fields left free."""
+        for cluster in _open_clusters(pivots, free):
+            doubtful = sorted(cluster & self.doubtful)
+            base = free - set(doubtful)
+            for size in range(min(self.cfg.repair_max_search, len(doubtful)) + 1):
+                found = [set(c) for c in combinations(doubtful, size) if self.solve(base | set(c)) is not None]
+                if len(found) == 1:
+                    free = base | found[0]
+                    break
+                if found:  # several explanations as small: the arithmetic cannot choose, so nobody guesses
+                    break
+        return free
+
+    def _derived_confidence(self, k: str, via: Sequence[int]) -> float:
+        """How sure a value computed from other cells is: it is wrong only if every derivation of it is."""
+        per = sorted((min((self.fields[o].confidence if self.fields[o].known else 0.0 for o in self.eqs[i] if o != k),
+                          default=1.0) for i in via), reverse=True)[:2]
+        miss = 1.0
+        for c in per:
+            miss *= 1.0 - c
+        return 1.0 - miss
+
+    def _names(self, via: Sequence[int]) -> str:
+        return "；".join(self.constraints[i].name for i in via)
+
+    def _conclude(self, f: _Field, x: Fraction, via: list[int] | None, pinned: bool) -> None:
+        v = _as_value(x, f.value_type)
+        around = [i for i, eq in enumerate(self.eqs) if f.key in eq]
+        if f.value is not None and v == f.value:
+            if via and f.review and f.confidence >= self.cfg.repair_accept_from:
+                f.review = False
+                f.reasons = [f"识别置信度低 ({f.confidence:.2f})，但 {len(via)} 项合计核对无误，已采纳"
+                             f"（{self._names(via)}）"]
+            return
+        read = "空白" if f.blank else (f"读作 {f.text}" if f.known else (f"无法识别「{f.text}」" if f.text else "缺失"))
+        if pinned:
+            f.suggestion = v
+            f.flag("source_inconsistent", "suggested")
+            f.review = True
+            f.reasons.append(f"报告自身前后不一致，或高置信度误读：{read}（置信度 {f.confidence:.2f}），"
+                             f"按合计应为 {v}（{self._names(around)}）")
+            return
+        confidence = self._derived_confidence(f.key, via) if via else 0.0
+        if via and not f.blank and f.mc is not None and confidence >= self.cfg.repair_doubtful_below:
+            f.repaired = v
+            f.confidence = confidence
+            f.flag("repaired")
+            f.review = False
+            f.reasons = [f"按 {len(via)} 项合计修复：{read}，应为 {v}（{self._names(via)}）"]
+            return
+        f.suggestion = v
+        f.flag("suggested")
+        f.review = True
+        basis = (f"{len(via)} 项合计推算，但所依据的读数不够可靠：{self._names(via)}" if via
+                 else f"仅一项合计可推算，无第二项印证：{self._names(around)}")
+        f.reasons.append(f"{read}，按合计应为 {v}，请核对（{basis}）")
+
+    def _arith(self, i: int) -> str:
+        c = self.constraints[i]
+        left = [self.fields[k] for k in c.lhs]
+        lhs = f"{left[0].label} {_fmt(left[0].value)}" if len(left) == 1 else " + ".join(_fmt(f.value) for f in left)
+        rhs = " + ".join(_fmt(self.fields[k].value) for k in c.rhs)
+        return f"{c.name}：{lhs} ≠ {rhs}"
+
+    def _blame(self, i: int, keys: Iterable[str] | None = None) -> None:
+        """Flag the cells of a 勾稽关系 nothing explains: the report's fault if all read surely, else unresolved."""
+        eq = self.eqs[i]
+        sure = all(k in self.known and k not in self.doubtful for k in eq)
+        flag = "source_inconsistent" if sure else "constraint_failed"
+        why = (f"报告自身前后不一致（各格识别置信度均高）：{self._arith(i)}" if sure
+               else f"合计不符，无法确定哪一格有误：{self._arith(i)}")
+        for k in eq if keys is None else keys:
+            f = self.fields[k]
+            if f.explained or not f.known:
+                continue
+            f.flag(flag)
+            f.review = True
+            if why not in f.reasons:
+                f.reasons.append(why)
+
+    def _check(self) -> None:
+        """After settling, a 勾稽关系 that still fails holds open doubtful cells (the system was solvable with
+        them free): they are the ones to look at, not the sure cells beside them."""
+        for i, eq in enumerate(self.eqs):
+            values = {k: self.fields[k].effective for k in eq}
+            if (all(isinstance(v, int | Decimal) for v in values.values())
+                    and sum(c * _fraction(values[k]) for k, c in eq.items())):
+                unsettled = [k for k in eq if k in self.doubtful and self.fields[k].review
+                             and not self.fields[k].explained]
+                self._blame(i, unsettled or None)
+
+    def _unexplained(self, free: set[str]) -> None:
+        """No single explanation: flag every 勾稽关系 that is part of the disagreement."""
+        implicated = set(self.failing())
+        for i, eq in enumerate(self.eqs):
+            if i not in implicated and not free.isdisjoint(eq) and self.solve(free, skip=i) is not None:
+                implicated.add(i)
+        for i in sorted(implicated):
+            self._blame(i)
+
+
+def _groups(constraints: Sequence[Constraint]) -> list[list[Constraint]]:
+    """Constraints linked through shared fields, in their given order."""
+    linked = _Linked()
+    sides = [(*c.lhs, *c.rhs) for c in constraints]
+    for keys in sides:
+        if keys:
+            linked.link(keys)
+    out: dict[str, list[Constraint]] = {}
+    for c, keys in zip(constraints, sides, strict=True):
+        if keys:
+            out.setdefault(linked.root(keys[0]), []).append(c)
+    return list(out.values())
+
+
+def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], constraints: Sequence[Constraint],
+           cfg: Config) -> dict[str, FieldResult]:
+    """Every expected field's value, checked against the template's arithmetic, in `expected` order.
+
+    Promise: no number that the arithmetic or the reading casts doubt on passes without `needs_review`,
+    and operators are spared the doubtful readings two independent sums confirm.
+    """
+    fields = {key: _read(key, vt, mapped.get(key), cfg) for key, vt in expected.items()}
+    for c in constraints:
+        for k in (*c.lhs, *c.rhs):
+            if k not in fields:  # a key the template sums but does not list: used, not reported
+                mc = mapped.get(k)
+                fields[k] = _read(k, mc.value_type if mc else "integer", mc, cfg)
+    for group in _groups(constraints):
+        _Group(group, fields, cfg).settle()
+    return {key: fields[key].result() for key in expected}
+
+
+__all__ = ["normalize", "repair"]
