@@ -104,10 +104,16 @@ def _unwritable(option: str, folder: Path) -> int | None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-
     cfg = _config(args)
     if (missing := _missing_dependency(cfg)) is not None:
         return missing
+    from ocr.errors import TemplateError
+    from ocr.template import load_templates
+
+    try:
+        load_templates()
+    except TemplateError as exc:
+        return _usage_error(str(exc))
     files, path_errors = find_inputs(args.paths)
     for e in path_errors:
         print(e, file=sys.stderr)

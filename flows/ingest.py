@@ -28,6 +28,7 @@ from ocr.model import PageResult
 from ocr.pipeline import process_page
 from ocr.rasterize import DocumentInfo, probe
 from ocr.records import build_record, output_names, write_json_atomic, write_record
+from ocr.template import Template, load_templates
 
 _TRANSIENT = (OSError, TimeoutError, subprocess.SubprocessError, MemoryError)
 
@@ -148,6 +149,7 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
         except InputError as exc:
             summary.failures.append(Failure(p, exc.reason))
     names = output_names(infos)
+    templates = load_templates()  # checked by the CLI before the run: a broken file fails it up front
     futures = {}
     for info in infos:
         for n in range(1, info.pages + 1):
@@ -167,7 +169,7 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
             progress(done, total)
         if len(results[info.path]) == info.pages:
             try:
-                _finish(info, list(results[info.path].values()), out / names[info.path], cfg, summary)
+                _finish(info, list(results[info.path].values()), out / names[info.path], cfg, templates, summary)
             except OSError as exc:  # disk full, permissions: this record fails, the others still get written
                 summary.failures.append(Failure(str(info.path), f"record not written ({exc})"))
     summary.documents = len(infos)
@@ -176,8 +178,9 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
     return summary
 
 
-def _finish(info: DocumentInfo, pages: list[PageResult], target: Path, cfg: Config, summary: Summary) -> None:
-    record = build_record(info, pages, cfg)
+def _finish(info: DocumentInfo, pages: list[PageResult], target: Path, cfg: Config, templates: list[Template],
+            summary: Summary) -> None:
+    record = build_record(info, pages, cfg, templates)
     write_record(record, target)
     summary.outputs.append(str(target))
     summary.pages += info.pages

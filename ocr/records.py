@@ -18,6 +18,8 @@ from ocr.config import Config
 from ocr.model import PageInfo, PageResult, Producer, Record, Table
 from ocr.rasterize import DocumentInfo
 from ocr.recognize import tessdata_dir, tesseract_version, traineddata_sha256
+from ocr.repair import repair
+from ocr.template import Template, align, identify, report_info
 
 ALWAYS_REVIEWED = ("unreadable", "readers_disagree", "grid_uncertain")
 _CONTINUE_BOTTOM = 0.80  # a part ending below this share of its page may continue on the next one
@@ -81,15 +83,46 @@ def link_continuations(tables: list[Table], frames: dict[int, Frame]) -> None:
             first.continued_from = prev[-1]
 
 
-def build_record(info: DocumentInfo, pages: Sequence[PageResult], cfg: Config) -> Record:
+def build_record(info: DocumentInfo, pages: Sequence[PageResult], cfg: Config,
+                 templates: Sequence[Template] = ()) -> Record:
+    """The document's record: its tables and cells, and, when a template matches, its named fields."""
     pages = sorted(pages, key=lambda p: p.number)
     tables: list[Table] = [t for p in pages for t in p.tables]
     link_continuations(tables, {p.number: (p.rotation, p.width, p.height) for p in pages})
-    return Record(
+    record = Record(
         producer=producer(cfg), source=info.path.name, sha256=info.sha256, pages=info.pages, dpi=info.dpi,
         page_info=[PageInfo(page=p.number, rotation=p.rotation, skew=p.skew, error=p.error) for p in pages],
         tables=tables,
     )
+    apply_template(record, [line for p in pages for line in p.lines], templates, cfg)
+    return record
+
+
+def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Template], cfg: Config) -> None:
+    """Name the numbers, repair and flag them, and carry each field's verdict back to its cell.
+
+    The cell and its field are one thing to an operator: a reading two sums confirm is not sent to
+    review as a cell either, and a repaired one says so where it is printed.
+    """
+    template = identify(record.tables, lines, templates)
+    if template is None:
+        return
+    alignment = align(record.tables, template)
+    for index, key in alignment.table_keys.items():
+        record.tables[index].template_table = key
+    record.template = template.id
+    record.report = report_info(lines, template)
+    record.fields = repair(alignment.mapped, template.value_types, template.constraints, cfg)
+    record.unmapped = alignment.unmapped
+    for key, mapped in alignment.mapped.items():
+        result = record.fields.get(key)
+        if result is None:
+            continue
+        cell = mapped.cell
+        cell.needs_review = result.needs_review
+        cell.flags = list(dict.fromkeys([*cell.flags, *result.flags]))
+        if "low_confidence" in cell.flags and not result.needs_review and "low_confidence" not in result.flags:
+            cell.flags.remove("low_confidence")
 
 
 def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:
