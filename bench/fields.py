@@ -44,7 +44,9 @@ from compare import TIERS, code_state, run_reportscan, truth_of  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from ocr.config import Config  # noqa: E402
 from ocr.model import Cell, FieldResult, FieldValue, Record, ValueType  # noqa: E402
+from ocr.records import recognition_review  # noqa: E402
 
 Normalizer = Callable[[str, ValueType], tuple[FieldValue, bool]]
 
@@ -172,8 +174,14 @@ def default_normalizer() -> Normalizer:
     return normalize
 
 
-def score_document(record: Record | None, truth: dict[str, Any], normalize: Normalizer) -> Score:
-    """Every truth field of one document, before and after repair; ``record`` None when ingest wrote none."""
+def score_document(record: Record | None, truth: dict[str, Any], normalize: Normalizer,
+                   cfg: Config | None = None) -> Score:
+    """Every truth field of one document, before and after repair; ``record`` None when ingest wrote none.
+
+    "Before" judges a cell by its reading alone (`recognition_review`): a record's cells carry their
+    field's final verdict. `cfg` holds the review thresholds the records were made with (the defaults).
+    """
+    cfg = cfg or Config(workers=1)
     s = Score(documents=1, records_missing=record is None)
     names = truth.get("variants", [])
     s.variant_docs.update(names or ["(none)"])
@@ -192,7 +200,7 @@ def score_document(record: Record | None, truth: dict[str, Any], normalize: Norm
             s.before.count(False, True, missing=True)
         else:
             value, _changed = normalize(cell.text, value_type(key))
-            s.before.count(as_number(value) == want, cell.needs_review)
+            s.before.count(as_number(value) == want, recognition_review(cell, cfg))
         right = as_number(result.value) == want
         doc_after.count(right, result.needs_review)
         if not right and not result.needs_review:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ocr import __version__
 from ocr.config import Config
-from ocr.model import PageInfo, PageResult, Producer, Record, Table
+from ocr.model import Cell, PageInfo, PageResult, Producer, Record, Table
 from ocr.rasterize import DocumentInfo
 from ocr.recognize import tessdata_dir, tesseract_version, traineddata_sha256
 from ocr.repair import repair
@@ -38,6 +38,16 @@ def needs_review(kind: str, confidence: float, flags: Sequence[str], cfg: Config
         out.append("low_confidence")
         return True, out
     return False, out
+
+
+RECOGNITION_FLAGS = ("blank", "unreadable", "dash", "readers_disagree", "grid_uncertain")
+"""Flags the reading itself sets; the others come from the thresholds or the template's arithmetic."""
+
+
+def recognition_review(cell: Cell, cfg: Config) -> bool:
+    """The verdict on a cell from its reading alone, before the template had its say (for benchmarks and
+    re-calibration: a record's cells carry their field's final verdict)."""
+    return needs_review(cell.kind, cell.confidence, [f for f in cell.flags if f in RECOGNITION_FLAGS], cfg)[0]
 
 
 def producer(cfg: Config) -> Producer:
