@@ -34,6 +34,8 @@ _CONFUSIONS = str.maketrans({
     "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2", "G": "6", "g": "9", "q": "9",
 })
 _DECIMAL_POINTS = str.maketrans({"。": ".", "·": ".", "•": "."})
+# Specks and marks OCR puts beside a figure ("…、9", ".3", "' 0"); never a confusion letter like '!' or '|'.
+_JUNK = ".,、。，…·'\"‘’“”`:;：；?？()（）[]【】_~*"
 _NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
 _SPACES = re.compile(r"\s+")
 
@@ -47,6 +49,7 @@ class _Parsed:
     changed: bool
     dash: bool = False
     guessed: bool = False  # no digit was printed: the number comes from letter shapes alone
+    stripped: bool = False  # marks beside the figure were dropped (a speck read as '.', '、' or a quote)
 
 
 def _parse(text: str, value_type: ValueType) -> _Parsed:
@@ -59,6 +62,9 @@ def _parse(text: str, value_type: ValueType) -> _Parsed:
         return _Parsed(None, False)
     if len(s) == 1 and s in _DASHES:
         return _Parsed(0 if value_type == "integer" else Decimal(0), raw != "-", dash=True)
+    core = s.strip(_JUNK if value_type == "integer" else _JUNK.replace(".", ""))
+    stripped = bool(core) and core != s
+    s = core or s
     if value_type == "decimal":
         s = s.translate(_DECIMAL_POINTS)
     digits = s.translate(_CONFUSIONS)
@@ -71,7 +77,7 @@ def _parse(text: str, value_type: ValueType) -> _Parsed:
         value: int | Decimal = int(plain)
     else:
         value = Decimal(plain)
-    return _Parsed(value, str(value) != raw, guessed=not any("0" <= ch <= "9" for ch in s))
+    return _Parsed(value, str(value) != raw, guessed=not any("0" <= ch <= "9" for ch in s), stripped=stripped)
 
 
 def normalize(text: str, value_type: ValueType) -> tuple[FieldValue, bool]:
@@ -154,8 +160,8 @@ def _read(key: str, value_type: ValueType, mc: MappedCell | None, cfg: Config) -
     if parsed.value is None:
         return _Field(key, value_type, mc, None, cell.confidence, True, True, flags=["unreadable", *kept],
                       reasons=[f"无法识别为数字：「{cell.text}」" if cell.text.strip() else "无法识别"])
-    f = _Field(key, value_type, mc, parsed.value, cell.confidence, cell.needs_review or parsed.guessed, False,
-               flags=kept)
+    f = _Field(key, value_type, mc, parsed.value, cell.confidence,
+               cell.needs_review or parsed.guessed or parsed.stripped, False, flags=kept)
     if parsed.dash:
         f.flag("dash")
     if parsed.changed:
@@ -177,6 +183,8 @@ def _doubt_reasons(f: _Field, parsed: _Parsed) -> list[str]:
         out.append("单元格边界不确定")
     if parsed.guessed:
         out.append(f"未识别出数字，按字形读作 {parsed.value}（原文「{f.text}」）")
+    if parsed.stripped:
+        out.append(f"去掉数字旁的杂点，读作 {parsed.value}（原文「{f.text}」）")
     return out
 
 
@@ -511,6 +519,15 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
                 fields[k] = _read(k, mc.value_type if mc else "integer", mc, cfg)
     for group in _groups(constraints):
         _Group(group, fields, cfg).settle()
+    checked = {k for c in constraints for k in (*c.lhs, *c.rhs)}
+    for key in expected:
+        f = fields[key]
+        if key not in checked and f.known and not f.review and f.confidence < cfg.review_threshold_unchecked:
+            # No sum can catch a misread here (二 has no arithmetic): the reading alone must be sure.
+            f.review = True
+            f.flag("low_confidence")
+            limit = cfg.review_threshold_unchecked
+            f.reasons.append(f"此项无勾稽关系可核对，识别置信度 {f.confidence:.2f} 低于 {limit}")
     return {key: fields[key].result() for key in expected}
 
 

@@ -434,3 +434,39 @@ def test_no_misread_passes_unflagged_when_the_reading_doubts_it(seed):
     assert any("repaired" in r.flags for r in out.values())  # the mix is one repair can work on
     # every sure reading is right, so the arithmetic never casts doubt on one
     assert [k for k in truth if k not in over and out[k].needs_review] == []
+
+
+# ---------------------------------------------------------------- specks beside a figure; fields no sum checks
+
+
+@pytest.mark.parametrize(("text", "value"), [("…、9", 9), (".3", 3), ("' 0", 0), ("，138", 138), ("12。", 12)])
+def test_specks_beside_a_count_are_dropped_but_the_reading_stays_doubtful(text, value):
+    assert normalize(text, "integer") == (value, True)
+    key = "x.total"
+    out = repair({key: mapped(key, text)}, {key: "integer"}, [], CFG)[key]
+    assert out.value == value and "normalized" in out.flags and out.needs_review
+    assert any("杂点" in r for r in out.reasons)
+
+
+def test_a_speck_is_not_taken_for_a_decimal_point_and_a_point_is_kept():
+    assert normalize(".5", "decimal") == (None, False)  # '.5' is not how amounts are printed: unreadable
+    assert normalize("、267.9503", "decimal") == (Decimal("267.9503"), True)
+
+
+def test_specks_confirmed_by_row_and_column_need_no_review():
+    key = gkey(ROWS[0], COLS[0])
+    out = run_grid({key: (f"、{grid_truth()[key]}", 0.96)})
+    assert out[key].value == grid_truth()[key] and not out[key].needs_review
+
+
+def test_fields_no_sum_checks_need_a_surer_reading():
+    """Table 二 has no arithmetic: a misread there can only be caught by its confidence."""
+    key = "regulations.repealed"
+    cfg = Config(workers=1, review_threshold_number=0.8, review_threshold_unchecked=0.9)
+    sure = repair({key: mapped(key, "3", 0.95)}, {key: "integer"}, [], cfg)[key]
+    assert not sure.needs_review
+    unsure = repair({key: mapped(key, "3", 0.84)}, {key: "integer"}, [], cfg)[key]
+    assert unsure.needs_review and "low_confidence" in unsure.flags and any("勾稽" in r for r in unsure.reasons)
+    # the same confidence in a checked field is left to the arithmetic
+    out = run_grid({gkey(ROWS[0], COLS[0]): (str(grid_truth()[gkey(ROWS[0], COLS[0])]), 0.84)}, cfg)
+    assert not out[gkey(ROWS[0], COLS[0])].needs_review
