@@ -10,6 +10,7 @@ import hashlib
 import math
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -173,21 +174,44 @@ def render_page(info: DocumentInfo, number: int, cfg: Config) -> PageImage:
 
 
 def _render_pdf_page(info: DocumentInfo, number: int, cfg: Config) -> PageImage:
-    try:
-        images = convert_from_path(
-            str(info.path), dpi=cfg.dpi, first_page=number, last_page=number, fmt="ppm", thread_count=1,
-        )
-    except (OSError, subprocess.SubprocessError):
-        raise  # transient (I/O, a killed poppler, no memory): the flow's task retries these
-    except Exception as exc:  # pdf2image raises several unrelated types for poppler failures
-        raise PageError(f"page {number} could not be rendered ({type(exc).__name__}: {exc})") from exc
-    if not images:
-        raise PageError(f"page {number} could not be rendered (poppler returned no image)")
-    with images[0] as im:
-        rgb = np.asarray(im.convert("RGB"))
+    """pdf2image renders the page to a PPM file, read straight into one array.
+
+    Taking PIL images from pdf2image's pipe holds the page four times (the bytes, the decoded image, its
+    RGB copy, the array): ~100 MB at 300 dpi, the largest part of a worker's peak.
+    """
+    with tempfile.TemporaryDirectory(prefix="reportscan-page-") as tmp:
+        try:
+            paths = convert_from_path(
+                str(info.path), dpi=cfg.dpi, first_page=number, last_page=number, fmt="ppm", thread_count=1,
+                output_folder=tmp, paths_only=True, single_file=True, output_file="page",
+            )
+        except (OSError, subprocess.SubprocessError):
+            raise  # transient (I/O, a killed poppler, no memory): the flow's task retries these
+        except Exception as exc:  # pdf2image raises several unrelated types for poppler failures
+            raise PageError(f"page {number} could not be rendered ({type(exc).__name__}: {exc})") from exc
+        if not paths or not Path(paths[0]).exists():
+            raise PageError(f"page {number} could not be rendered (poppler returned no image)")
+        rgb = _read_ppm(Path(paths[0]), number)
     if rgb.size == 0 or rgb.shape[0] < 8 or rgb.shape[1] < 8:
         raise PageError(f"page {number} rendered empty")
     return PageImage(number, rgb, cfg.dpi)
+
+
+_PPM_HEADER = re.compile(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s")
+
+
+def _read_ppm(path: Path, number: int) -> np.ndarray:
+    """An 8-bit binary PPM (what pdftoppm writes) as an H x W x 3 array, in one allocation."""
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    m = _PPM_HEADER.match(head)
+    if not m or int(m.group(3)) != 255:
+        raise PageError(f"page {number} could not be rendered (poppler wrote no 8-bit PPM)")
+    w, h = int(m.group(1)), int(m.group(2))
+    data = np.fromfile(path, dtype=np.uint8, offset=m.end())
+    if data.size < w * h * 3:
+        raise PageError(f"page {number} could not be rendered (poppler's image is cut short)")
+    return data[: w * h * 3].reshape(h, w, 3)
 
 
 def _render_image_page(info: DocumentInfo, number: int) -> PageImage:
@@ -213,6 +237,9 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+_INK_STRIP = 256
+
+
 def ink(rgb: np.ndarray) -> np.ndarray:
     """Grayscale in which coloured marks (red stamps, blue pen) become paper and black ink stays dark.
 
@@ -221,8 +248,11 @@ def ink(rgb: np.ndarray) -> np.ndarray:
     """
     if rgb.ndim == 2:
         return rgb
-    r, g, b = cv2.split(rgb)
-    hi = cv2.max(cv2.max(r, g), b)
-    chroma = cv2.subtract(hi, cv2.min(cv2.min(r, g), b))
-    hi[chroma > _CHROMA_IS_PAPER] = 255
-    return hi
+    out = np.empty(rgb.shape[:2], np.uint8)
+    for y in range(0, rgb.shape[0], _INK_STRIP):  # in strips: page-sized temporaries would double the peak
+        r, g, b = cv2.split(np.ascontiguousarray(rgb[y:y + _INK_STRIP]))
+        hi = cv2.max(cv2.max(r, g), b)
+        chroma = cv2.subtract(hi, cv2.min(cv2.min(r, g), b))
+        hi[chroma > _CHROMA_IS_PAPER] = 255
+        out[y:y + _INK_STRIP] = hi
+    return out

@@ -144,3 +144,27 @@ def test_unreadable_file_is_a_one_line_error(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="cannot be read") as err:
         probe(path, CFG)
     assert str(err.value).startswith(str(path))
+
+
+def test_ink_in_strips_equals_the_whole_page_formula():
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (1000, 300, 3), dtype=np.uint8)  # several strips and a partial one
+    hi, lo = rgb.max(axis=2), rgb.min(axis=2)
+    want = np.where(hi.astype(int) - lo > 60, 255, hi).astype(np.uint8)
+    assert np.array_equal(ink(rgb), want)
+
+
+def test_ppm_from_poppler_is_read_exactly_and_a_cut_one_refused(tmp_path):
+    from ocr.rasterize import _read_ppm
+
+    rgb = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    good = tmp_path / "p.ppm"
+    good.write_bytes(b"P6\n7 5\n255\n" + rgb.tobytes())
+    assert np.array_equal(_read_ppm(good, 1), rgb)
+    cut = tmp_path / "cut.ppm"
+    cut.write_bytes(b"P6\n7 5\n255\n" + rgb.tobytes()[:-10])
+    with pytest.raises(PageError, match="page 3 .*cut short"):
+        _read_ppm(cut, 3)
+    (tmp_path / "p16.ppm").write_bytes(b"P6\n7 5\n65535\n" + rgb.tobytes() * 2)
+    with pytest.raises(PageError, match="8-bit"):
+        _read_ppm(tmp_path / "p16.ppm", 1)
