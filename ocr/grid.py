@@ -47,24 +47,22 @@ def binarize(gray: np.ndarray, scale: float, p: GridParams = GridParams()) -> np
                                  _odd(41 * scale), p.contrast)
 
 
-def line_masks(binary: np.ndarray, scale: float, p: GridParams = GridParams(), short: bool = False
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal and vertical rule masks, with breaks of up to `heal_gap` bridged.
+def line_mask(binary: np.ndarray, scale: float, horizontal: bool, p: GridParams = GridParams(),
+              short: bool = False) -> np.ndarray:
+    """Horizontal or vertical rule mask, with breaks of up to `heal_gap` bridged.
 
     `short` keeps runs down to 40% of `min_rule`: a one-row cell's vertical rule is only ~60 px tall.
     Such runs are too easily glyph strokes to stand alone; they only extend rules found without them.
     """
     length = p.min_rule * scale * (0.4 if short else 1.0)
-    masks = []
-    for horizontal in (True, False):
-        def kernel(n: float, horizontal: bool = horizontal) -> np.ndarray:
-            n = max(1, int(round(n)))
-            return cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n))
-        m = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel(3))  # heal salt noise inside a rule
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel(length))
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel(p.heal_gap * scale))
-        masks.append(m)
-    return masks[0], masks[1]
+
+    def kernel(n: float) -> np.ndarray:
+        n = max(1, int(round(n)))
+        return cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n))
+
+    m = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel(3))  # heal salt noise inside a rule
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel(length))
+    return cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel(p.heal_gap * scale))
 
 
 @dataclass
@@ -312,10 +310,10 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
 
     With the page's `gray` too, a separator the rule mask misses is looked for as a faint line.
     """
-    hmask, vmask = line_masks(binary, scale, p)
-    hshort, vshort = line_masks(binary, scale, p, short=True)
-    both = cv2.bitwise_or(cv2.bitwise_or(hmask, vmask), vshort)
-    joined = cv2.dilate(both, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))))
+    hmask, vmask = line_mask(binary, scale, True, p), line_mask(binary, scale, False, p)
+    vshort = line_mask(binary, scale, False, p, short=True)  # short horizontal runs are never needed
+    joined = cv2.bitwise_or(cv2.bitwise_or(hmask, vmask), vshort)
+    cv2.dilate(joined, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))), dst=joined)
     # Tables are found on a quarter-size copy: a full-page int32 label image alone is 35 MB at 300 dpi.
     f = max(1, int(_REGION_SHRINK * scale))  # at low resolution a few px already part two tables
     jh, jw = joined.shape
@@ -326,7 +324,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
     stats = stats * np.array([f, f, f, f, f * f])
     tol = p.line_tol * scale
     grids: list[Grid] = []
-    rule_mask = np.zeros_like(both)
+    rule_mask = np.zeros_like(binary)
     for i in range(1, n):
         x, y, w, h, _ = stats[i]
         if w < p.min_table_w * scale or h < p.min_table_h * scale:
