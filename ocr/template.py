@@ -548,14 +548,17 @@ def _monotonic(sims: list[list[float]], floor: float, merged: Merged | None = No
     return pairs
 
 
-def align_sequence(sims: list[list[float]], empty: Sequence[bool],
-                   merged: Merged | None = None) -> list[tuple[int, int, int]]:
+def align_sequence(sims: list[list[float]], empty: Sequence[bool], merged: Merged | None = None,
+                   floor: float = ANCHOR) -> list[tuple[int, int, int]]:
     """Pair printed items (rows of `sims`) with template items (columns) keeping both orders; each pair
     is (printed, first template item, how many template items it covers: 1 unless merged).
 
     Clear matches anchor; between anchors, leftovers pair in order when they are as many on both sides
-    (one damaged label between two good ones), else a looser matching runs inside the gap."""
-    anchors = _monotonic(sims, ANCHOR, merged)
+    (one damaged label between two good ones), else the gap is aligned again with looser anchors. When
+    the counts differ and no label says where the odd one is, the gap stays unpaired: pairing by order
+    there would guess, and a wrong guess shifts a whole run onto its neighbours (a skipped column whose
+    numbers satisfy their own sums)."""
+    anchors = _monotonic(sims, floor, merged)
     n = len(sims)
     m = len(sims[0]) if n else 0
     pairs: list[tuple[int, int, int]] = []
@@ -563,12 +566,16 @@ def align_sequence(sims: list[list[float]], empty: Sequence[bool],
     for (i0, j0, k0), (i1, j1, k1) in zip(bounds, bounds[1:], strict=False):
         gap_i, gap_j = list(range(i0 + 1, i1)), list(range(j0 + k0, j1))
         if gap_i and gap_j:
+            if len(gap_i) > len(gap_j) and floor <= GAP_ANCHOR:
+                # More printed than template items: a label read plainly and unlike them all is an extra
+                # row (政府集中采购); when dropping those leaves as many, they pair in order.
+                kept = [i for i in gap_i if empty[i] or max(sims[i][j] for j in gap_j) >= GAP_FLOOR]
+                gap_i = kept if len(kept) == len(gap_j) else gap_i
             if len(gap_i) == len(gap_j):
                 pairs += [(i, j, 1) for i, j in zip(gap_i, gap_j, strict=True) if empty[i] or sims[i][j] >= GAP_FLOOR]
-            else:
-                # An unreadable label is a weak match anywhere: better than none, worse than any reading.
-                sub = _monotonic([[max(sims[i][j], GAP_ANCHOR + 1 if empty[i] else 0.0) for j in gap_j]
-                                  for i in gap_i], GAP_ANCHOR)
+            elif floor > GAP_ANCHOR:
+                sub = align_sequence([[sims[i][j] for j in gap_j] for i in gap_i], [empty[i] for i in gap_i],
+                                     floor=GAP_ANCHOR)
                 pairs += [(gap_i[a], gap_j[b], 1) for a, b, _ in sub]
         if i1 < n:
             pairs.append((i1, j1, k1))
@@ -618,20 +625,15 @@ def _numeric_like(text: str) -> bool:
 
 @dataclass
 class _PCell:
-    """A cell of a joined table: its row counted from the top of the first part."""
+    """A cell of a joined table: its row counted from the top of the first part, its columns on the
+    chain's grid (a part printed with fewer rules is spread onto the grid of the others)."""
 
     cell: Cell
     table: int
     page: int
     row: int
-
-    @property
-    def col(self) -> int:
-        return self.cell.col
-
-    @property
-    def end_col(self) -> int:
-        return self.cell.col + self.cell.col_span
+    col: int
+    end_col: int
 
     def covers(self, row: int) -> bool:
         return self.row <= row < self.row + self.cell.row_span
@@ -640,22 +642,81 @@ class _PCell:
         return self.cell.kind == "number" or (self.cell.kind == "label" and _numeric_like(self.cell.text))
 
 
+def _grid_lines(table: Table) -> list[float] | None:
+    """Where a table's column rules run, left to right (n_cols + 1 of them), as shares of the span
+    from its first rule to its last (a table's box can reach past its rules); None when its cells
+    carry no usable geometry."""
+    edges: dict[int, list[int]] = {}
+    for c in table.cells:
+        edges.setdefault(c.col, []).append(c.bbox[0])
+        edges.setdefault(c.col + c.col_span, []).append(c.bbox[2])
+    if set(edges) != set(range(table.n_cols + 1)):
+        return None
+    xs = [statistics.median(edges[b]) for b in range(table.n_cols + 1)]
+    if not all(a < b for a, b in zip(xs, xs[1:], strict=False)):
+        return None
+    return [(x - xs[0]) / (xs[-1] - xs[0]) for x in xs]
+
+
+SNAP_SHARE = 0.4  # a rule of one part stands on another's when nearer than this share of the columns beside it
+
+
+def _snap(coarse: list[float], fine: list[float]) -> list[int] | None:
+    """The fine grid line each coarse one stands on, or None when one stands on none.
+
+    Page parts of one table differ in their column count when a label spans where the other part has
+    a rule (三 cut after （一）予以公开 has no rule inside its label columns): the rules that are
+    printed still stand where the other part's do."""
+    out: list[int] = []
+    for x in coarse:
+        j = min(range(len(fine)), key=lambda k: abs(fine[k] - x))
+        near = min(fine[k + 1] - fine[k] for k in (j - 1, j) if 0 <= k < len(fine) - 1)
+        if abs(fine[j] - x) > SNAP_SHARE * near or (out and j <= out[-1]):
+            return None
+        out.append(j)
+    return out if out[0] == 0 and out[-1] == len(fine) - 1 else None
+
+
 @dataclass
 class _Chain:
     """A printed table: its page parts joined top to bottom."""
 
-    parts: list[int]
-    n_cols: int
+    parts: list[int] = field(default_factory=list)
+    n_cols: int = 0
     n_rows: int = 0
     cells: list[_PCell] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)  # part -> its first row in the chain
+    lines: list[float] | None = None  # the grid's column rules, as shares of the width
+
+    def fit(self, table: Table) -> tuple[list[int], list[int], list[float] | None] | None:
+        """How `table` joins the chain's grid: (its rule -> joint rule, chain rule -> joint rule, joint
+        rules), or None when its columns cannot be placed on the chain's."""
+        same = list(range(self.n_cols + 1))
+        if not self.parts or table.n_cols == self.n_cols:
+            return list(range(table.n_cols + 1)), same, self.lines if self.parts else _grid_lines(table)
+        lines = _grid_lines(table)
+        if lines is None or self.lines is None:
+            return None
+        if len(lines) < len(self.lines):
+            cols = _snap(lines, self.lines)
+            return None if cols is None else (cols, same, self.lines)
+        grid = _snap(self.lines, lines)
+        return None if grid is None else (list(range(table.n_cols + 1)), grid, lines)
 
     def add(self, index: int, table: Table) -> None:
+        fitted = self.fit(table)
+        if fitted is None:  # linked by `continued_from` but not placeable: columns as numbered
+            n = max(self.n_cols, table.n_cols)
+            fitted = list(range(n + 1)), list(range(n + 1)), None
+        cols, grid, self.lines = fitted
+        for c in self.cells:
+            c.col, c.end_col = grid[c.col], grid[c.end_col]
         self.parts.append(index)
         self.offsets[index] = self.n_rows
-        self.cells += [_PCell(c, index, table.page, self.n_rows + c.row) for c in table.cells]
+        self.cells += [_PCell(c, index, table.page, self.n_rows + c.row, cols[c.col], cols[c.col + c.col_span])
+                       for c in table.cells]
         self.n_rows += table.n_rows
-        self.n_cols = max(self.n_cols, table.n_cols)
+        self.n_cols = max(self.n_cols, grid[self.n_cols], cols[table.n_cols])
 
     def starting(self, row: int) -> list[_PCell]:
         return sorted((c for c in self.cells if c.row == row), key=lambda c: c.col)
@@ -670,19 +731,20 @@ def _starts_with_values(table: Table) -> bool:
 
 
 def _chains(tables: Sequence[Table]) -> list[_Chain]:
-    """Join page parts by `continued_from`; a headerless part right at the top of the next page, as wide
-    as the previous page's last table, is joined too (the link is a geometric guess that can miss)."""
+    """Join page parts by `continued_from`; a headerless part right at the top of the next page whose
+    columns fit the previous page's last table is joined too (the link is a geometric guess that can
+    miss, e.g. when a label spanning two columns leaves one part a rule short)."""
     chains: list[_Chain] = []
     chain_of: dict[int, _Chain] = {}
     for i, t in enumerate(tables):
         prev = t.continued_from
-        if prev is None and i > 0 and tables[i - 1].page == t.page - 1 and tables[i - 1].n_cols == t.n_cols \
-                and _starts_with_values(t) and not any(u.page == t.page for u in tables[:i]):
+        if prev is None and i > 0 and tables[i - 1].page == t.page - 1 and _starts_with_values(t) \
+                and not any(u.page == t.page for u in tables[:i]) and chain_of[i - 1].fit(t) is not None:
             prev = i - 1
         if prev is not None and 0 <= prev < i and prev in chain_of:
             chain = chain_of[prev]
         else:
-            chain = _Chain(parts=[], n_cols=t.n_cols)
+            chain = _Chain()
             chains.append(chain)
         chain.add(i, t)
         chain_of[i] = chain
@@ -707,7 +769,7 @@ def _blocks(chain: _Chain, table: TemplateTable) -> list[_PBlock]:
     row_texts = [t for b in table.blocks for n in b.rows for t in n.texts]
     firsts = [min(c.col for c in row if c.value_like()) for row in map(chain.starting, range(chain.n_rows))
               if any(c.value_like() for c in row)]
-    value_start = statistics.mode(firsts) if firsts else chain.n_cols
+    value_start = _first_value_col(firsts) if firsts else chain.n_cols
     blocks: list[_PBlock] = [_PBlock(chain)]
     for r in range(chain.n_rows):
         starters = chain.starting(r)
@@ -720,8 +782,9 @@ def _blocks(chain: _Chain, table: TemplateTable) -> list[_PBlock]:
             kind = "heading"
         elif any(c.value_like() for c in starters):
             kind = "body"
-        elif any(c.col >= value_start for c in labels):  # words over the number columns: a header
-            kind = "header"
+        elif any(c.col >= value_start for c in labels) and not _garbled_body(labels, value_start, header_texts,
+                                                                             headings, row_texts):
+            kind = "header"  # words over the number columns
         else:
             head = max((similarity(normalize(c.cell.text), header_texts + headings) for c in labels), default=0.0)
             body = max((similarity(normalize(c.cell.text), row_texts) for c in labels), default=0.0)
@@ -741,6 +804,17 @@ def _blocks(chain: _Chain, table: TemplateTable) -> list[_PBlock]:
         else:
             cur.body_rows.append(r)
     return [b for b in blocks if b.body_rows]
+
+
+def _garbled_body(labels: Sequence[_PCell], value_start: int, header_texts: list[str], headings: list[str],
+                  row_texts: list[str]) -> bool:
+    """A body row whose numbers were read as words ('179本', a lone 'O'): its own label reads as one of
+    the template's rows, and nothing over the number columns reads as a column header."""
+    left = [normalize(c.cell.text) for c in labels if c.col < value_start]
+    over = [normalize(c.cell.text) for c in labels if c.col >= value_start]
+    row = max((similarity(t, row_texts) for t in left), default=0.0)
+    head = max((similarity(t, header_texts + headings) for t in left), default=0.0)
+    return row >= ANCHOR and row > head and max((similarity(t, header_texts) for t in over), default=0.0) < ANCHOR
 
 
 @dataclass
@@ -765,6 +839,12 @@ class _BlockMatch:
     merged_rows: set[int]  # chain rows that hold several template rows run together
 
 
+def _first_value_col(firsts: list[int]) -> int:
+    """The column most rows' first number is in; on a tie the leftmost, since a number garbled into
+    words (first number further right) is likelier than a row label read as a number."""
+    return min(statistics.multimode(firsts))
+
+
 def _value_start(pb: _PBlock, template: Block) -> int:
     """First grid column holding numbers: where most body rows' first number is, else right of the stub."""
     labelled = bool(template.rows[0].texts)  # rows have labels, so column 0 holds no number
@@ -773,11 +853,16 @@ def _value_start(pb: _PBlock, template: Block) -> int:
         cols = [c.col for c in pb.chain.starting(r) if c.value_like() and (c.col > 0 or not labelled)]
         if cols:
             firsts.append(min(cols))
-    if firsts:
-        return statistics.mode(firsts)
     header = [c for r in pb.header_rows for c in pb.chain.starting(r) if c.col == 0]
-    if template.stub and header:
-        return header[0].end_col
+    stub = header[0].end_col if template.stub and header else None
+    if firsts:
+        # A header over the row labels that reads as the template's bounds them: the first number
+        # column of every row may have been read as words or nothing.
+        if stub is not None and similarity(normalize(header[0].cell.text), [template.stub]) >= ANCHOR:
+            return min(stub, _first_value_col(firsts))
+        return _first_value_col(firsts)
+    if stub is not None:
+        return stub
     labels = [c.end_col for r in pb.body_rows for c in pb.chain.starting(r) if c.cell.kind == "label"]
     return max(labels, default=0)
 
@@ -796,14 +881,27 @@ def _slots(pb: _PBlock, start: int) -> list[_Slot]:
             slots.append(_Slot(col, col + 1, normalize(lowest.cell.text) if lowest else "",
                                "".join(normalize(c.cell.text) for c in over), lowest))
         return slots
-    # No header (a table without one, or one printed apart): columns as wide as the numbers under them.
-    spans = sorted({(c.col, c.end_col) for r in pb.body_rows for c in chain.starting(r) if c.col >= start})
-    for s, e in spans:
-        if slots and s < slots[-1].end:
-            slots[-1].end = max(slots[-1].end, e)
-        else:
-            slots.append(_Slot(s, e, "", ""))
-    return slots
+    # No header (a table without one, or one lost, e.g. read as one cell): columns between the rules
+    # the body rows have.
+    cells = [c for r in pb.body_rows for c in chain.starting(r) if c.col >= start]
+    if not cells:
+        return slots
+    ends = _body_rules(pb, min(c.col for c in cells), max(c.end_col for c in cells))
+    return [_Slot(a, b, "", "") for a, b in zip(ends, ends[1:], strict=False)]
+
+
+def _body_rules(pb: _PBlock, start: int, end: int) -> list[int]:
+    """The column rules from `start` to `end` (both included) that the body rows mostly have: a cell
+    across a rule in some row is that rule lost there (several numbers run together), not a wider
+    column, and a header cell across it is a rule lost in the header."""
+    cells = [c for r in pb.body_rows for c in pb.chain.starting(r) if c.end_col > start and c.col < end]
+    rules = [start]
+    for b in range(start + 1, end):
+        rows_at = {c.row for c in cells if c.col == b or c.end_col == b}
+        rows_across = {c.row for c in cells if c.col < b < c.end_col}
+        if rows_at and len(rows_at) >= len(rows_across):
+            rules.append(b)
+    return [*rules, end]
 
 
 def _column_sim(slot: _Slot, node: Node) -> float:
@@ -820,6 +918,10 @@ def _row_label(pb: _PBlock, row: int, start: int) -> tuple[str, str]:
     if not cells:
         return "", ""
     own = cells[-1]
+    if sum(own.covers(r) for r in pb.body_rows) > 1:
+        # A label beside several rows of numbers is theirs together: a group, or several labels read as
+        # one cell when the rules between them were lost. No row's own label can be told from it.
+        return "", "".join(normalize(c.cell.text) for c in cells)
     return normalize(own.cell.text), "".join(normalize(c.cell.text) for c in cells[:-1])
 
 
@@ -857,8 +959,20 @@ def _match_block(pb: _PBlock, template: Block) -> _BlockMatch:
     # A printed row or column that merged several of the template's (a lost rule) places them, but its
     # cells hold several numbers run together: those fields stay unmapped, for review.
     return _BlockMatch(pb, template, score, start, [(pb.body_rows[i], j) for i, j, k in row_pairs if k == 1],
-                       [(slots[i], j) for i, j, k in col_pairs if k == 1],
+                       [pair for i, j, k in col_pairs for pair in _split_slot(pb, slots[i], j, k)],
                        {pb.body_rows[i] for i, _, k in row_pairs if k > 1})
+
+
+def _split_slot(pb: _PBlock, slot: _Slot, first: int, k: int) -> list[tuple[_Slot, int]]:
+    """A printed column paired with template columns first..first+k-1. A header cell reading as k labels
+    run together over k columns the body rows keep apart is a rule lost in the header only: each column
+    takes its label in order. Otherwise its cells hold several numbers each, and none is mapped."""
+    if k == 1:
+        return [(slot, first)]
+    rules = _body_rules(pb, slot.start, slot.end)
+    if len(rules) != k + 1:
+        return []
+    return [(_Slot(a, b, "", slot.path), first + t) for t, (a, b) in enumerate(zip(rules, rules[1:], strict=False))]
 
 
 # ---------------------------------------------------------------- identify, align, report_info
@@ -990,7 +1104,7 @@ def _unmapped_rows(m: _BlockMatch, out: list[UnmappedRow]) -> None:
         out.append(UnmappedRow(
             label=" ".join(c.cell.text.strip() for c in own), page=first.page, table=first.table,
             row=row - chain.offsets[first.table],
-            values=[UnmappedValue(col=c.col, text=c.cell.text, value=_plain_value(c.cell.text),
+            values=[UnmappedValue(col=c.cell.col, text=c.cell.text, value=_plain_value(c.cell.text),
                                   confidence=c.cell.confidence) for c in values]))
 
 

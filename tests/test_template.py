@@ -19,6 +19,7 @@ from ocr.template import (
     TEMPLATES_DIR,
     Template,
     align,
+    align_sequence,
     identify,
     load_template,
     load_templates,
@@ -499,3 +500,192 @@ def test_a_lost_rule_leaves_the_merged_fields_unmapped(template: Template) -> No
     lost = {"review_litigation.litigation_direct.upheld", "review_litigation.litigation_direct.corrected"}
     expected = {k: (t, r, c - 1 if t == i and c > 5 else c) for k, (t, r, c) in expected.items() if k not in lost}
     _assert_maps(new, template, expected)
+
+
+# ---------------------------------------------------------------- damage the field benchmark found (issue 4)
+
+
+def _geo_tables(truth: dict[str, Any]) -> list[Table]:
+    """As `_tables`, with the cells' and tables' boxes on the page (joining parts goes by where rules are)."""
+    def box(b: list[float]) -> tuple[int, int, int, int]:
+        x0, y0, x1, y1 = (round(v) for v in b)
+        return x0, y0, x1, y1
+
+    return [t.model_copy(update={"bbox": box(raw["bbox"]), "cells": [
+        c.model_copy(update={"bbox": box(rc["bbox"])}) for c, rc in zip(t.cells, raw["cells"], strict=True)]})
+        for t, raw in zip(_tables(truth), truth["tables"], strict=True)]
+
+
+def _regrid(table: Table) -> Table:
+    """The table as the grid finder sees it: a column rule no cell of this part ends at is not found,
+    so the part has fewer columns (三 cut after （一）予以公开 has no rule inside its label columns)."""
+    rules = sorted({c.col for c in table.cells} | {c.col + c.col_span for c in table.cells})
+    at = {r: i for i, r in enumerate(rules)}
+    cells = [c.model_copy(update={"col": at[c.col], "col_span": at[c.col + c.col_span] - at[c.col]})
+             for c in table.cells]
+    return table.model_copy(update={"n_cols": len(rules) - 1, "cells": cells})
+
+
+def _split_applications(truth: dict[str, Any], cut: int) -> tuple[list[Table], list[list[str | None]], int]:
+    """The truth's tables with 三 cut before row `cut` onto the next page, each part re-gridded, and
+    unlinked: the parts' column counts differ, so the pipeline's geometric link does not join them."""
+    tables, fields = _geo_tables(truth), _fields(truth)
+    i = next(k for k, t in enumerate(truth["tables"]) if t["template_table"] == T.APPLICATIONS)
+    top, bottom = range(0, cut), range(cut, tables[i].n_rows)
+    first = _regrid(_cut(tables[i], top))
+    second = _regrid(_cut(tables[i], bottom)).model_copy(update={"page": tables[i].page + 1})
+    later = [t.model_copy(update={"page": t.page + 1}) for t in tables[i + 1:]]
+    new = [*tables[:i], first, second, *later]
+    new_fields = [*fields[:i], _cut_fields(tables[i], fields[i], top), _cut_fields(tables[i], fields[i], bottom),
+                  *fields[i + 1:]]
+    return new, new_fields, i
+
+
+@pytest.mark.parametrize(("cut", "short"), [(6, 0), (26, 1)], ids=["top-part-short", "last-part-short"])
+def test_page_parts_whose_column_counts_differ_are_joined(cut: int, short: int, template: Template) -> None:
+    """typical-s7301-003 (三 cut after （一）予以公开: its top part a rule short) and clean-s7300-009 (only
+    （七）总计 and 四 on the next page): the rules that are printed stand where the other part's do."""
+    new, new_fields, i = _split_applications(_truth("clean-s1-001"), cut)
+    assert (new[i + short].n_cols, new[i + 1 - short].n_cols) == (9, 10)
+    _assert_maps(new, template, _expected(new, new_fields))
+    alignment = align(new, template)
+    assert alignment.table_keys[i] == alignment.table_keys[i + 1] == T.APPLICATIONS
+    assert alignment.unmapped == []
+
+
+def test_parts_without_geometry_are_not_joined_by_column_count_alone(template: Template) -> None:
+    """Where the rules are is what tells a part a rule short from another table: without it, no join."""
+    truth = _truth("clean-s1-001")
+    new, new_fields, i = _split_applications(truth, 26)
+    bare = [t.model_copy(update={"bbox": (0, 0, 1, 1), "cells": [c.model_copy(update={"bbox": (0, 0, 1, 1)})
+                                                                   for c in t.cells]}) for t in new]
+    alignment = align(bare, template)
+    assert i + 1 not in alignment.table_keys
+    lost = {f for f in new_fields[i + 1] if f}
+    assert lost and not lost & set(alignment.mapped)
+
+
+@pytest.mark.parametrize(("field", "text"), [("administrative_licensing.decisions", "179本"),
+                                             ("administrative_fees.amount", "O")])
+def test_a_number_read_as_words_keeps_its_row(field: str, text: str, template: Template) -> None:
+    """typical-s7301-000 ('179本') and -006 (a lone 'O'): a one-row block of 二 whose number the label
+    reader garbled is still a body row, not a header, so the field keeps its cell (repair judges it)."""
+    truth = _truth("clean-s1-001")
+    tables = _tables(truth)
+    spot = next((i, c["row"], c["col"]) for i, t in enumerate(truth["tables"]) for c in t["cells"]
+                if c["field"] == field)
+    tables = _change_at(tables, spot, _relabel(text))
+    _assert_maps(tables, template, _expected(tables, _fields(truth)))
+    assert align(tables, template).mapped[field].cell.text == text
+
+
+# hard-s7302-005's header as read when its rules were lost: one cell, the labels interleaved line by line
+HARD_HEADER = ("|申请人情况(本列数据的勾秽关系为，第一项加第二项之和，等于第三项加第四项法人或其他组织之和"
+               "自然帮，科研社会法律总计人商业科研公益服务其他")
+
+
+def _merge_header(table: Table, rows: int, text: str) -> Table:
+    """The header rules lost: the top `rows` rows read as one cell across the table."""
+    cells = [c for c in table.cells if c.row >= rows]
+    merged = Cell(row=0, col=0, row_span=rows, col_span=table.n_cols, bbox=(0, 0, 1, 1), text=text, confidence=0.0,
+                  needs_review=True, kind="label")
+    return table.model_copy(update={"cells": [merged, *cells]})
+
+
+def _merge_cells(table: Table, row: int, col: int, text: str) -> Table:
+    """One row's rule between `col` and `col + 1` lost: two value cells read as one."""
+    cells = []
+    for c in table.cells:
+        if c.row == row and c.col == col + 1:
+            continue
+        cells.append(c.model_copy(update={"col_span": 2, "text": text}) if (c.row, c.col) == (row, col) else c)
+    return table.model_copy(update={"cells": cells})
+
+
+def _applications_index(truth: dict[str, Any]) -> int:
+    return next(k for k, t in enumerate(truth["tables"]) if t["template_table"] == T.APPLICATIONS)
+
+
+def test_a_header_read_as_one_cell_maps_the_columns_in_order(template: Template) -> None:
+    """hard-s7302-005: the header rules lost, so no column label can be read, and one body row lost a
+    rule between two numbers. The seven number columns are the template's seven, in order: never a
+    column skipped and its neighbour's numbers taken for it."""
+    truth = _truth("clean-s1-001")
+    tables, fields = _tables(truth), _fields(truth)
+    i = _applications_index(truth)
+    damaged = _merge_cells(_merge_header(tables[i], 3, HARD_HEADER), 20, 4, "00")
+    new = [*tables[:i], damaged, *tables[i + 1:]]
+    expected = _expected(tables, fields)
+    lost = {k for k, (t, r, c) in expected.items() if t == i and r == 20 and c in (4, 5)}
+    assert len(lost) == 2
+    _assert_maps(new, template, {k: v for k, v in expected.items() if k not in lost})
+
+
+def test_a_column_lost_without_labels_maps_no_column(template: Template) -> None:
+    """Six printed number columns for the template's seven and no label to say which is missing: any
+    pairing by order would shift some; so none of 三's fields is mapped (all go to review)."""
+    truth = _truth("clean-s1-001")
+    tables = _tables(truth)
+    i = _applications_index(truth)
+    damaged = _merge_header(tables[i], 3, HARD_HEADER)
+    for row in range(3, damaged.n_rows):
+        damaged = _merge_cells(damaged, row, 5, "0 0")
+    new = [*tables[:i], damaged, *tables[i + 1:]]
+    mapped = align(new, template).mapped
+    assert not any(k.startswith("applications.") for k in mapped)
+    assert "review_litigation.admin_review.total" in mapped  # the other tables still map
+
+
+def test_a_header_lost_rules_over_numbers_the_body_keeps(template: Template) -> None:
+    """hard-s7302-001: 二's three column labels read as one cell (the header lost its rules, the body
+    did not): each number column takes its label in order."""
+    truth = _truth("clean-s1-001")
+    tables, fields = _tables(truth), _fields(truth)
+    i = next(k for k, t in enumerate(truth["tables"]) if t["template_table"] == T.ACTIVE_DISCLOSURE)
+    top = [c for c in tables[i].cells if c.row == 1 and c.col >= 1]
+    assert [c.text for c in top] == ["本年制发件数", "本年废止件数", "现行有效件数"]
+    cells = [c for c in tables[i].cells if c not in top]
+    cells.append(top[0].model_copy(update={"col_span": 3, "text": "本年制发件数本年废止件数现行有效件数"}))
+    new = [*tables[:i], tables[i].model_copy(update={"cells": cells}), *tables[i + 1:]]
+    _assert_maps(new, template, _expected(tables, fields))
+
+
+def test_row_labels_read_as_one_cell_map_the_rows_in_order(template: Template) -> None:
+    """hard-s7302-002: every label of 三's result rows read as one cell beside them all (the label
+    column lost its rules, the numbers did not): the 22 rows are the template's 22, in order."""
+    truth = _truth("clean-s1-001")
+    tables, fields = _tables(truth), _fields(truth)
+    i = _applications_index(truth)
+    t = tables[i]
+    first = next(c for c in t.cells if c.text.startswith("三、本年度办理结果"))
+    rows = range(first.row, first.row + first.row_span)
+    labels = [c for c in t.cells if c.row in rows and c.kind == "label" and c.col < 3]
+    text = "".join(c.text for c in sorted(labels, key=lambda c: (c.row, c.col)))
+    merged = first.model_copy(update={"col_span": 3, "text": text[:40]})
+    new_t = t.model_copy(update={"cells": [merged, *(c for c in t.cells if c not in labels)]})
+    new = [*tables[:i], new_t, *tables[i + 1:]]
+    _assert_maps(new, template, _expected(tables, fields))
+
+
+def test_order_pairs_only_what_the_labels_leave_unambiguous() -> None:
+    """Unread labels pair by order only where the counts agree; with one more template item than
+    printed ones and nothing read, any pairing would guess, so none is made."""
+    assert align_sequence([[0.0] * 3 for _ in range(3)], [True] * 3) == [(0, 0, 1), (1, 1, 1), (2, 2, 1)]
+    assert align_sequence([[0.0] * 4 for _ in range(3)], [True] * 3) == []
+    # one label read plainly, unlike every template item: an extra row; the unread one takes the item
+    assert align_sequence([[0.0], [5.0]], [True, False]) == [(0, 0, 1)]
+    # a good label on each side pins the unread ones between them
+    sims = [[90.0, 0, 0, 0], [0.0] * 4, [0.0] * 4, [0, 0, 0, 90.0]]
+    assert align_sequence(sims, [False, True, True, False]) == [(0, 0, 1), (1, 1, 1), (2, 2, 1), (3, 3, 1)]
+
+
+def test_first_number_column_read_as_nothing_in_every_row(template: Template) -> None:
+    """hard-s9502-003: both numbers under 本年制发件数 read as empty words, so every row's first number
+    is one column further right; the header over the row labels still says where the numbers start."""
+    truth = _truth("clean-s1-001")
+    tables = _tables(truth)
+    for field in ("regulations.issued", "normative_documents.issued"):
+        spot = next((i, c["row"], c["col"]) for i, t in enumerate(truth["tables"]) for c in t["cells"]
+                    if c["field"] == field)
+        tables = _change_at(tables, spot, _relabel(""))
+    _assert_maps(tables, template, _expected(tables, _fields(truth)))
