@@ -23,27 +23,26 @@ class Config(BaseModel):
     # Calibrated on generated documents (bench/calibrate_review.py); see docs/review-threshold.md.
     review_threshold_number: float = Field(0.805, ge=0, le=1)
     review_threshold_label: float = Field(0.855, ge=0, le=1)
-    # Repair (ocr/repair.py): one set for every document. Provisional defaults until bench calibrates them
-    # on generated documents with known truth; the reasoning for each is in its description.
+    # Repair (ocr/repair.py): one set for every document, calibrated by bench/calibrate_repair.py on seeds
+    # 9500-9502 (docs/repair-thresholds.json); the reasoning for each is in its description.
     repair_doubtful_below: float = Field(
-        0.805, ge=0, le=1,
+        0.85, ge=0, le=1,
         description="a reading under this confidence (or one recognition already sends to review) is doubtful: "
                     "the arithmetic may change it; at or above it a reading is trusted, and a failing 勾稽关系 "
-                    "of trusted readings is the report's own inconsistency. Default: review_threshold_number, "
-                    "above which clean and typical scans showed no wrong number (docs/review-threshold.md); "
-                    "also the least confidence a repaired value must earn to skip review")
+                    "of trusted readings is the report's own inconsistency; also the least confidence a repaired "
+                    "value must earn to skip review. Calibrated: 0.95 let wrong repairs through")
     repair_accept_from: float = Field(
-        0.5, ge=0, le=1,
+        0.7, ge=0, le=1,
         description="a doubtful reading that two independent 勾稽关系 confirm as read skips review when its "
                     "confidence is at least this: two sums agreeing by chance with a wrong figure is rare, but "
-                    "below even odds Tesseract has mostly read noise. Default: even odds, provisional")
+                    "below that Tesseract has mostly read noise. Calibrated")
     repair_max_search: int = Field(
         2, ge=0, le=4,
         description="most doubtful cells the search for the smallest explanation frees at once, when freeing "
                     "them all leaves the arithmetic open (combinations grow fast; two covers a misread "
                     "inside a rectangle of doubtful cells)")
     review_threshold_unchecked: float = Field(
-        0.9, ge=0, le=1,
+        0.92, ge=0, le=1,
         description="a field no 勾稽关系 checks (all of table 二) is reviewed below this confidence: nothing but "
                     "the reading vouches for it. Calibrated by bench/calibrate_repair.py")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
