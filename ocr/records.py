@@ -120,6 +120,8 @@ def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Tem
     alignment = align(record.tables, template)
     for index, key in alignment.table_keys.items():
         record.tables[index].template_table = key
+    for index, before in alignment.continued.items():  # joined by rule positions, e.g. a part a rule short
+        record.tables[index].continued_from = before
     record.template = template.id
     record.report = report_info(lines, template)
     record.fields = repair(alignment.mapped, template.value_types, template.constraints, cfg)

@@ -985,6 +985,8 @@ class Alignment:
     mapped: dict[str, MappedCell] = field(default_factory=dict)  # field key -> cell, in template order
     table_keys: dict[int, str] = field(default_factory=dict)  # record table index -> template table key
     unmapped: list[UnmappedRow] = field(default_factory=list)  # rows the template does not know
+    # record table index -> the part it continues, for parts joined here that the page link missed
+    continued: dict[int, int] = field(default_factory=dict)
 
 
 def _table_text(table: Table) -> str:
@@ -1040,6 +1042,9 @@ def align(tables: Sequence[Table], template: Template) -> Alignment:
         chosen.append((tt, m))
         for part in chains[ci].parts:
             out.table_keys[part] = tt.key
+        for before, after in zip(chains[ci].parts, chains[ci].parts[1:], strict=False):
+            if tables[after].continued_from is None and tables[after].page == tables[before].page + 1:
+                out.continued[after] = before
     cells: dict[str, MappedCell] = {}
     for tt, m in chosen:
         cells.update(_cells(m, tt, template))

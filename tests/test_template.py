@@ -551,6 +551,7 @@ def test_page_parts_whose_column_counts_differ_are_joined(cut: int, short: int, 
     alignment = align(new, template)
     assert alignment.table_keys[i] == alignment.table_keys[i + 1] == T.APPLICATIONS
     assert alignment.unmapped == []
+    assert alignment.continued == {i + 1: i}  # the record links the parts the page link missed
 
 
 def test_parts_without_geometry_are_not_joined_by_column_count_alone(template: Template) -> None:
