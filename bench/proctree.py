@@ -5,6 +5,7 @@ that descends from it (parent links) or still sits in its session (catches re-pa
 resident set (VmRSS, what the issue's "peak RSS of the whole process tree" means: shared pages counted
 once per process) and the proportional set (Pss from smaps_rollup: shared pages split, closer to what
 the machine really spends). The peaks of both sums are reported, with the peak number of processes.
+A child caught between fork and exec shares its parent's pages and is not counted twice.
 """
 
 from __future__ import annotations
@@ -77,9 +78,19 @@ def tree_sample(root: int) -> tuple[int, int, int]:
             if c not in members:
                 members.add(c)
                 stack.append(c)
-    rss = sum(procs[p][2] for p in members if p in procs)
+    # A child caught between fork and exec (a worker starting pdftoppm) still shows its parent's command
+    # line and resident set, which it shares (vfork): counting it would add a phantom worker to the peak.
+    unexeced = {p for p in members if procs[p][0] in members and _cmdline(p) == _cmdline(procs[p][0])}
+    rss = sum(procs[p][2] for p in members - unexeced if p in procs)
     pss = sum(_pss(p) for p in members)
-    return rss, pss, len(members)
+    return rss, pss, len(members - unexeced)
+
+
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
 
 
 def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
