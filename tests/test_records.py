@@ -94,3 +94,24 @@ def test_outputs_get_the_usual_file_mode_not_mkstemps_0600(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o640
+
+
+def test_a_document_no_template_matches_keeps_its_tables_and_names_nothing():
+    from ocr.model import Cell, PageResult
+    from ocr.records import build_record
+    from ocr.template import load_templates
+
+    def cell(row: int, col: int, text: str) -> Cell:
+        kind = "number" if text.isdigit() else "label"
+        return Cell(row=row, col=col, bbox=(col * 100, row * 50, col * 100 + 100, row * 50 + 50), text=text,
+                    confidence=0.95, needs_review=False, kind=kind)
+
+    texts = [["姓名", "年龄", "分数"], ["张三", "18", "90"], ["李四", "19", "85"]]
+    table = Table(page=1, bbox=(0, 0, 300, 150), n_rows=3, n_cols=3,
+                  cells=[cell(r, c, t) for r, row in enumerate(texts) for c, t in enumerate(row)])
+    page = PageResult(number=1, width=2480, height=3508, tables=[table], lines=["学生成绩表"])
+    info = DocumentInfo(Path("grades.pdf"), "pdf", "ab" * 32, 1, 300, ((2480, 3508),))
+    record = build_record(info, [page], Config(workers=1), load_templates())
+    assert record.template is None and record.fields == {} and record.unmapped == []
+    assert record.report.agency is None and record.tables[0].template_table is None
+    assert [c.text for c in record.tables[0].cells] == [t for row in texts for t in row]
