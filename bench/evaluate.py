@@ -16,6 +16,38 @@ from rich.table import Table
 from samples.score import score_folder
 
 
+def fields_table(out_dir: Path, truth_dir: Path) -> Table | None:
+    """The template's fields against truth, after repair (bench/fields.py has the full report)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fields import score_records
+
+    scores = score_records(out_dir, sorted(truth_dir.glob("*.truth.json")))
+    if not scores:
+        return None
+    table = Table(title="template fields vs ground truth, after repair")
+    for c in ("tier", "docs", "fields", "value right", "needs review", "wrong & not reviewed", "report named"):
+        table.add_column(c, justify="right")
+    named = _reports_named(out_dir, truth_dir)
+    for tier, s in scores.items():
+        a = s.after
+        table.add_row(tier, str(s.documents), str(a.fields), f"{a.right / a.fields:.2%}",
+                      f"{a.review / a.fields:.1%}", str(a.silent), named.get(tier, "-"))
+    return table
+
+
+def _reports_named(out_dir: Path, truth_dir: Path) -> dict[str, str]:
+    """Per tier, how many records name the report (agency, year, date) as the truth does."""
+    counts: dict[str, list[int]] = {}
+    for tpath in sorted(truth_dir.glob("*.truth.json")):
+        truth = json.loads(tpath.read_text(encoding="utf-8"))
+        rpath = out_dir / (Path(truth["source"]).stem + ".json")
+        got = json.loads(rpath.read_text(encoding="utf-8")).get("report") if rpath.exists() else None
+        c = counts.setdefault(truth["tier"], [0, 0])
+        c[0] += got == truth.get("report")
+        c[1] += 1
+    return {tier: f"{a}/{b}" for tier, (a, b) in counts.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir", type=Path)
@@ -50,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:
         console = Console(width=150)  # a pipe or a CI log: print the whole table, not cut to 80 columns
     console.print(table)
+    fields = fields_table(args.out_dir, args.truth_dir)
+    if fields is not None:
+        console.print(fields)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
     return 0
