@@ -6,7 +6,9 @@ a small PageResult. Nothing here knows about Prefect.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -58,6 +60,28 @@ def _edge(lines: list[str], first: int, last: int) -> list[str]:
     """The first `first` and last `last` lines, each once."""
     keep = sorted(set(range(min(first, len(lines)))) | set(range(max(0, len(lines) - last), len(lines))))
     return [lines[i] for i in keep]
+
+
+_TITLE_END = re.compile(r"报告|报表")  # a report's title ends with its kind
+_DATED = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日")  # the closing line carries the date
+
+
+def _read_edge_lines(boxes: list[BBox], first: int, last: int, read: Callable[[BBox], str]) -> list[str]:
+    """OCR the title lines top down and the closing lines bottom up, stopping once each is complete.
+
+    A prose line costs ~0.25 s to read; most titles are one line and most closings end in their date.
+    """
+    top: list[str] = []
+    for box in boxes[:first]:
+        top.append(read(box))
+        if _TITLE_END.search(top[-1]):
+            break
+    bottom: list[str] = []
+    for box in reversed(boxes[max(first, len(boxes) - last, 0):] if last else []):
+        bottom.insert(0, read(box))
+        if _DATED.search(bottom[0]):
+            break
+    return top + bottom
 
 
 def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
@@ -117,8 +141,8 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     if want_lines and words is not None:
         lines = _edge(_prose_from_layer(words, [t.bbox for t in tables], (w, h)), *edge_lines)
     elif want_lines:
-        boxes = _edge(text_line_boxes(text, [g.bbox for g in grids], scale), *edge_lines)
-        lines = [clean_text(engine.read(crop_line(text, box), "label").text, "label") for box in boxes]
+        lines = _read_edge_lines(text_line_boxes(text, [g.bbox for g in grids], scale), *edge_lines,
+                                 read=lambda box: clean_text(engine.read(crop_line(text, box), "label").text, "label"))
     return PageResult(number=number, width=w, height=h, rotation=orientation.rotation,
                       skew=round(orientation.skew, 3), tables=tables, lines=[ln for ln in lines if ln],
                       seconds=time.perf_counter() - start)
