@@ -18,6 +18,8 @@ from ocr.model import Grid, GridCell, Line
 
 _SEPARATOR_COVERAGE = 0.5  # a rule counts as present between two slots over half its length
 _REGION_SHRINK = 4
+_ALONG = 9  # px a faint rule's grey is averaged over along its length, to beat the noise down
+_LONG = 4 * _ALONG  # a stretch shorter than this may be spanned by a glyph's stroke
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,12 @@ class GridParams:
     margin: int = 6  # ignore this much next to a crossing rule when measuring a separator
     contrast: int = 12  # local-mean threshold offset for rule pixels (lower finds fainter rules)
     faint_dip: int = 5  # grey levels a faint rule lies below the paper beside it
-    faint_share: float = 0.7  # ... along this share of the stretch
+    faint_share: float = 0.7  # ... along this share of a stretch, reaching into its ends
+    broken_share: float = 0.4  # ... or along this share, whole over one end fifth (a worn rule)
+    broken_line_share: float = 0.5  # the same, for a rule that no mask found at all
     faint_side: int = 8  # px beyond the line's tolerance where the paper is sampled
+    faint_run: float = 0.3  # a whole faint rule runs through this share of the table's slots (at least 2)
+    min_cell: int = 30  # a whole faint rule is looked for no closer than this to a rule already found
 
 
 def _odd(n: float) -> int:
@@ -187,16 +193,65 @@ def _coverage(mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: 
     """Share of positions between t_a and t_b where the rule's mask has ink within `tol` of the line."""
     if t_b - t_a < 2:
         return 1.0
+    return float((_sample(mask, line, t_a, t_b, horizontal, -tol, tol) > 0).any(axis=0).mean())
+
+
+def _sample(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, lo: int, hi: int,
+            step: float = 1.0, towards: Line | None = None) -> np.ndarray:
+    """Grey values along `line` from t_a to t_b, one row per offset lo..hi across it (1 px apart, or
+    `step` of the way to `towards` each, for offsets measured between two rules): (offsets, positions)."""
     ts = np.arange(int(np.ceil(t_a)), int(np.floor(t_b)) + 1)
-    ps = np.rint(line.at(ts)).astype(int)
-    offs = np.arange(-tol, tol + 1)
-    pp = ps[None, :] + offs[:, None]
-    limit = mask.shape[0] if horizontal else mask.shape[1]
-    tt_limit = mask.shape[1] if horizontal else mask.shape[0]
+    base = line.at(ts)
+    across = np.ones_like(base) if towards is None else (towards.at(ts) - base) * step
+    pp = np.rint(base[None, :] + np.arange(lo, hi + 1)[:, None] * across[None, :]).astype(int)
+    limit = gray.shape[0] if horizontal else gray.shape[1]
+    t_limit = gray.shape[1] if horizontal else gray.shape[0]
     pp = np.clip(pp, 0, limit - 1)
-    tt = np.clip(np.broadcast_to(ts, pp.shape), 0, tt_limit - 1)
-    hits = mask[pp, tt] if horizontal else mask[tt, pp]
-    return float((hits > 0).any(axis=0).mean())
+    tt = np.clip(np.broadcast_to(ts, pp.shape), 0, t_limit - 1)
+    return (gray[pp, tt] if horizontal else gray[tt, pp]).astype(np.float32)
+
+
+def _thin_dips(samples: np.ndarray, tol: int, p: GridParams, candidate: bool = False) -> np.ndarray:
+    """Which rows of `samples` (rows: offsets across a line, 1 px apart; columns: positions along it)
+    have a faint rule running through them, for every row with `tol + faint_side` rows on both sides.
+
+    Averaging along the line (`_ALONG`) beats the noise down. A rule is a narrow dip: the darkest point
+    within `tol` of the row, against the paper a few px further out on both sides, that stays put
+    (glyph strokes wander), with no other stroke beside it, and darker than the paper at large. It runs
+    along most of the stretch and into both its ends (a glyph's stroke stops short of the cell's
+    padding); a worn rule may have lost stretches and one end, but it runs whole into the other.
+    `candidate` rows are the positions of a rule no mask found: the dip must lie on the row itself
+    (give or take the rule's width), and a worn one must show more of itself.
+    """
+    reach = tol + p.faint_side
+    if samples.shape[1] < 8 or samples.shape[0] < 2 * reach + 1:
+        return np.zeros(max(0, samples.shape[0] - 2 * reach), dtype=bool)
+    smooth = cv2.blur(samples, (_ALONG, 1))
+    win = np.lib.stride_tricks.sliding_window_view(smooth, 2 * reach + 1, axis=0)  # (rows, along, offsets)
+    offs = np.arange(-reach, reach + 1)
+    inner = win[..., reach - tol:reach + tol + 1]
+    centre = inner.min(axis=2)
+    where = inner.argmin(axis=2)  # a rule's darkest point stays put; strokes wander
+    sides = win[..., np.abs(offs) >= tol + 3]
+    half = sides.shape[2] // 2
+    left, right = np.median(sides[..., :half], axis=2), np.median(sides[..., half:], axis=2)
+    paper = np.minimum(left, right)
+    dip = paper - centre
+    settled = tol if candidate else np.median(where, axis=1, keepdims=True)  # where the rule would lie
+    steady = np.abs(where - settled) <= (2 if candidate else 1)
+    # A glyph's strokes cross its upright one; a speck of noise beside a rule may be allowed.
+    clear = (sides < (paper - p.faint_dip)[..., None]).sum(axis=2) <= 2
+    # A seal turns white in the ink channel, so the paper between two of its strokes is a dip too.
+    dark = centre <= np.median(smooth) - p.faint_dip
+    good = (dip >= p.faint_dip) & steady & clear & dark
+    fifth = max(1, good.shape[1] // 5)
+    head, tail = good[:, :fifth].mean(axis=1) >= 0.5, good[:, -fifth:].mean(axis=1) >= 0.5
+    share = good.mean(axis=1)
+    if good.shape[1] < _LONG:  # small print or low dpi: a glyph's stroke may span the slot
+        return (share >= p.faint_share) & head & tail
+    whole_end = good[:, :fifth].all(axis=1) | good[:, -fifth:].all(axis=1)
+    worn = p.broken_line_share if candidate else p.broken_share
+    return (share >= p.faint_share) & (head & tail | whole_end) | (share >= worn) & whole_end
 
 
 def _faint_rule(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, tol: int,
@@ -204,36 +259,67 @@ def _faint_rule(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal
     """Is there a thin dark line along `line` between t_a and t_b, however faint?
 
     Used where the rule mask saw too little: faded print and JPEG leave a rule only a few grey levels
-    darker than the paper. Averaging along the line (9 px) beats the noise down; a rule is a narrow dip
-    (the darkest point within `tol` of the line, against the paper a few px further out on both sides)
-    along most of the stretch and at both its ends, where glyph strokes give dips here and there, or a
-    steady one (a vertical stroke) that stops short of the cell's edges.
+    darker than the paper.
     """
     if t_b - t_a < 8:
         return False
-    ts = np.arange(int(np.ceil(t_a)), int(np.floor(t_b)) + 1)
-    ps = line.at(ts)
     reach = tol + p.faint_side
-    offs = np.arange(-reach, reach + 1)
-    pp = np.rint(ps[None, :] + offs[:, None]).astype(int)
-    limit = gray.shape[0] if horizontal else gray.shape[1]
-    t_limit = gray.shape[1] if horizontal else gray.shape[0]
-    pp = np.clip(pp, 0, limit - 1)
-    tt = np.clip(np.broadcast_to(ts, pp.shape), 0, t_limit - 1)
-    samples = (gray[pp, tt] if horizontal else gray[tt, pp]).astype(np.float32)
-    smooth = cv2.blur(samples, (9, 1))  # along the line
-    inner = np.abs(offs) <= tol
-    centre = smooth[inner].min(axis=0)
-    where = offs[inner][smooth[inner].argmin(axis=0)]  # a rule's darkest point stays put; strokes wander
-    near = np.abs(offs) >= tol + 3
-    left = np.median(smooth[near & (offs < 0)], axis=0)
-    right = np.median(smooth[near & (offs > 0)], axis=0)
-    dip = np.minimum(left, right) - centre
-    steady = np.abs(where - np.median(where)) <= 1
-    good = (dip >= p.faint_dip) & steady
-    # A rule runs into the rules it meets; a glyph's stroke stops short of the cell's padding.
-    fifth = max(1, len(good) // 5)
-    return bool(good.mean() >= p.faint_share and good[:fifth].mean() >= 0.5 and good[-fifth:].mean() >= 0.5)
+    return bool(_thin_dips(_sample(gray, line, t_a, t_b, horizontal, -reach, reach), tol, p)[0])
+
+
+def _faint_lines(rules: list[Line], across: list[Line], gray: np.ndarray, horizontal: bool, scale: float,
+                 p: GridParams) -> list[Line]:
+    """Whole rules of one direction that faded below the rule mask, found between the rules that were not.
+
+    A table's column rules run down to its last row (headers span above them, not below) and its row
+    rules run out to its last column, so a candidate is a line between two neighbouring rules (sharing
+    their slant) that is a faint rule (`_thin_dips`) in every slot from the last one back, for at least
+    `faint_run` of the slots and never fewer than two. Gaps between words are no dip; glyph strokes stop
+    short of a slot's ends; a stroke or smudge in one slot is not a run.
+    """
+    tol = max(2, int(round(p.line_tol * scale * 0.6)))
+    reach = tol + p.faint_side
+    m = p.margin * scale
+    least = p.min_cell * scale
+    slots = len(across) - 1
+    need = max(2, int(np.ceil(p.faint_run * slots)))
+    if slots < need:
+        return []
+    mid = (_middle(across[0]) + _middle(across[-1])) / 2  # along `rules`
+    # An outer rule may have faded too: where rules of the other direction run on past the outermost
+    # rule, the space up to their ends is searched as well.
+    first, last = min(a.t0 for a in across), max(a.t1 for a in across)
+    slack = least + 2 * tol
+    bounds = [Line(rules[0].a + first - slack - rules[0].at(mid), rules[0].b, rules[0].t0, rules[0].t1), *rules,
+              Line(rules[-1].a + last + slack - rules[-1].at(mid), rules[-1].b, rules[-1].t0, rules[-1].t1)]
+    found: list[Line] = []
+    for r0, r1 in zip(bounds, bounds[1:], strict=False):
+        width = r1.at(mid) - r0.at(mid)
+        if width < 2 * least:
+            continue
+        alive = np.ones(int(width) + 1, dtype=bool)  # offsets from r0 still in an unbroken run
+        alive[:int(least)] = alive[int(width - least) + 1:] = False
+        run, start, end = 0, 0.0, 0.0
+        for k in range(slots - 1, -1, -1):
+            t_a = (_intersect(r0, across[k])[0] + _intersect(r1, across[k])[0]) / 2 + m
+            t_b = (_intersect(r0, across[k + 1])[0] + _intersect(r1, across[k + 1])[0]) / 2 - m
+            ok = np.zeros_like(alive)
+            if t_b - t_a >= _LONG:
+                samples = _sample(gray, r0, t_a, t_b, horizontal, -reach, len(alive) - 1 + reach, 1 / width, r1)
+                ok = _thin_dips(samples, tol, p, candidate=True)
+                ok = ok | np.roll(ok, 1) | np.roll(ok, -1)  # the rule may wander a pixel between slots
+            if not (alive & ok).any():
+                break
+            alive &= ok
+            end = end if run else t_b + m
+            run, start = run + 1, t_a - m
+        if run < need:
+            continue
+        offsets = np.flatnonzero(alive)
+        for group in np.split(offsets, np.flatnonzero(np.diff(offsets) > least) + 1):
+            u = float(np.median(group)) / width
+            found.append(Line((1 - u) * r0.a + u * r1.a, (1 - u) * r0.b + u * r1.b, start, end))
+    return found
 
 
 def _find(parent: list[int], i: int) -> int:
@@ -244,7 +330,9 @@ def _find(parent: list[int], i: int) -> int:
 
 
 def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.ndarray,
-                scale: float, p: GridParams, gray: np.ndarray | None = None) -> Grid | None:
+                scale: float, p: GridParams, gray: np.ndarray | None = None, faint: list[Line] | None = None
+                ) -> Grid | None:
+    """`faint` rules (from `_faint_lines`) separate every slot within the stretch they were verified on."""
     nr, nc = len(hs) - 1, len(vs) - 1
     if nr < 1 or nc < 1:
         return None
@@ -257,6 +345,12 @@ def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.nda
     m = p.margin * scale
     parent = list(range(nr * nc))
 
+    def present(line: Line, t_a: float, t_b: float, horizontal: bool, mask: np.ndarray) -> bool:
+        if any(line is f for f in faint or ()) and line.t0 - m <= t_a and t_b <= line.t1 + m:
+            return True
+        return _coverage(mask, line, t_a, t_b, horizontal, tol) >= _SEPARATOR_COVERAGE or (
+            gray is not None and _faint_rule(gray, line, t_a, t_b, horizontal, tol, p))
+
     def union(a: int, b: int) -> None:
         ra, rb = _find(parent, a), _find(parent, b)
         if ra != rb:
@@ -266,13 +360,11 @@ def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.nda
         for c in range(nc):
             if c + 1 < nc:  # vertical rule vs[c+1] between (r, c) and (r, c+1), along y
                 ya, yb = corner[r, c + 1, 1] + m, corner[r + 1, c + 1, 1] - m
-                if _coverage(vmask, vs[c + 1], ya, yb, False, tol) < _SEPARATOR_COVERAGE and not (
-                        gray is not None and _faint_rule(gray, vs[c + 1], ya, yb, False, tol, p)):
+                if not present(vs[c + 1], ya, yb, False, vmask):
                     union(r * nc + c, r * nc + c + 1)
             if r + 1 < nr:  # horizontal rule hs[r+1] between (r, c) and (r+1, c), along x
                 xa, xb = corner[r + 1, c, 0] + m, corner[r + 1, c + 1, 0] - m
-                if _coverage(hmask, hs[r + 1], xa, xb, True, tol) < _SEPARATOR_COVERAGE and not (
-                        gray is not None and _faint_rule(gray, hs[r + 1], xa, xb, True, tol, p)):
+                if not present(hs[r + 1], xa, xb, True, hmask):
                     union(r * nc + c, (r + 1) * nc + c)
     groups: dict[int, list[tuple[int, int]]] = {}
     for r in range(nr):
@@ -343,15 +435,27 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         hs, vs = _open_borders(hs, vs, scale)
         if len(hs) < 2 or len(vs) < 2:
             continue
-        hs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
-        vs.sort(key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
-        grid = _build_grid(hs, vs, hsub, vsub, scale, p, None if gray is None else gray[y0:y1, x0:x1])
+        hs.sort(key=_middle)
+        vs.sort(key=_middle)
+        sub = None if gray is None else gray[y0:y1, x0:x1]
+        fv: list[Line] = []
+        fh: list[Line] = []
+        if sub is not None:
+            fv = _faint_lines(vs, hs, sub, False, scale, p)
+            vs = sorted(vs + fv, key=_middle)
+            fh = _faint_lines(hs, vs, sub, True, scale, p)
+            hs = sorted(hs + fh, key=_middle)
+        grid = _build_grid(hs, vs, hsub, vsub, scale, p, sub, fv + fh)
         if grid is None or not _table_sized(grid, scale, p):
             continue
         grids.append(_shift(grid, x0, y0))
         rule_mask[y0:y1, x0:x1] |= hsub | vsub
     grids.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
     return grids, rule_mask
+
+
+def _middle(line: Line) -> float:
+    return line.at((line.t0 + line.t1) / 2)
 
 
 def _table_sized(grid: Grid, scale: float, p: GridParams) -> bool:

@@ -126,3 +126,28 @@ def add_stamp(img: np.ndarray, center: tuple[int, int], radius: int) -> np.ndarr
     cv2.circle(overlay, center, radius, (215, 40, 40), thickness=max(6, radius // 12))
     cv2.circle(overlay, center, radius // 3, (215, 40, 40), thickness=-1)
     return (out.astype(np.uint16) * overlay // 255).astype(np.uint8)
+
+
+def fade_rule(img: np.ndarray, box: tuple[int, int, int, int], grey: int, dash: int = 0, gap: int = 0
+              ) -> np.ndarray:
+    """Redraw the rule inside `box` (x0, y0, x1, y1) in light `grey`, cut into `dash`-long pieces `gap`
+    apart along its length, as a worn printer leaves it."""
+    out = img.copy()
+    x0, y0, x1, y1 = box
+    region = out[y0:y1, x0:x1]
+    region[region.max(axis=2) < 128] = grey
+    if dash and gap:
+        horizontal = x1 - x0 > y1 - y0
+        for start in range(dash, (x1 - x0) if horizontal else (y1 - y0), dash + gap):
+            if horizontal:
+                region[:, start:start + gap] = 255
+            else:
+                region[start:start + gap] = 255
+    return out
+
+
+def scanned(img: np.ndarray, sigma: float = 3.0, blur: float = 0.8, seed: int = 0) -> np.ndarray:
+    """A light optical blur and sensor noise, as a scanner adds them."""
+    out = cv2.GaussianBlur(img, (0, 0), blur).astype(np.float32)
+    out += np.random.default_rng(seed).normal(0.0, sigma, out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from synth import SynthCell, SynthTable, add_stamp, draw, rotate, simple_table
+from synth import SynthCell, SynthTable, add_stamp, draw, fade_rule, rotate, scanned, simple_table
 
 from ocr.deskew import orient, to_original
 from ocr.grid import binarize, detect_tables
@@ -157,4 +157,46 @@ def test_nested_spans_like_table_three():
     grids, _ = _detect(draw([t], size=(1300, 800), text_px=30))
     assert len(grids) == 1
     assert (grids[0].n_rows, grids[0].n_cols) == (8, 8)
+    assert _structure(grids[0]) == _truth(t)
+
+
+def _review_table() -> SynthTable:
+    """Like table 四: two group headers over three columns each, labels, one row of figures."""
+    cells = [SynthCell(0, 0, 1, 3, "行政复议"), SynthCell(0, 3, 1, 3, "行政诉讼")]
+    cells += [SynthCell(1, k, 1, 1, label) for k, label in enumerate(["维持", "纠正", "其他", "维持", "纠正", "总计"])]
+    cells += [SynthCell(2, k, 1, 1, figure) for k, figure in enumerate(["0", "12", "3", "7", "0", "22"])]
+    return SynthTable([150] * 6, [80, 100, 80], cells)
+
+
+@pytest.mark.parametrize("grey", [200, 220])
+def test_whole_faded_rule_is_found_as_a_line(grey):
+    # The column rule between 维持 and 纠正 under 行政诉讼 (x = 700, rows 1-2) faded to light grey and
+    # worn into 40 px dashes: too short and too pale for the rule mask, so no line was found there.
+    t = _review_table()
+    page = scanned(fade_rule(draw([t]), (696, 182, 705, 359), grey, dash=40, gap=8))
+    grids, _ = _detect(page)
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (3, 6)
+    assert _structure(grids[0]) == _truth(t)
+
+
+def test_faded_outer_rule_is_found():
+    # The table's top rule fades away; the column rules still run up to where it was.
+    t = _review_table()
+    page = scanned(fade_rule(draw([t]), (100, 97, 1001, 104), 215, dash=40, gap=8))
+    grids, _ = _detect(page)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_aligned_strokes_and_word_gaps_are_not_rules():
+    # Every row holds the same texts, so upright strokes (1, 十) stand one above the other down the whole
+    # table and the horizontal strokes of 二十一 lie level across it; gaps between words line up too.
+    # None of them is a faint rule, however much evidence they seem to stack up.
+    texts = ["11  11", "二十一", "1  1  1"]
+    cells = [SynthCell(0, 0, 1, 3, "申请 情况")] + [SynthCell(r, k, 1, 1, texts[k]) for r in range(1, 5)
+                                                   for k in range(3)]
+    t = SynthTable([320, 320, 320], [90, 90, 90, 90, 90], cells)
+    grids, _ = _detect(scanned(draw([t]), sigma=3.0))
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (5, 3)
     assert _structure(grids[0]) == _truth(t)
