@@ -105,7 +105,9 @@ def score_document(record: dict[str, Any], truth: dict[str, Any]) -> Score:
             if tc["kind"] == "number":
                 s.numbers += 1
                 right = pc is not None and norm(pc["text"]) == norm(tc["text"])
-                flagged = pc is None or pc["needs_review"]
+                # a cell whose reading the template's arithmetic replaced says so (`repaired`): its value is
+                # in the record's fields, and its text is knowingly not it
+                flagged = pc is None or pc["needs_review"] or "repaired" in pc.get("flags", [])
                 s.numbers_right += right
                 s.numbers_flagged += flagged
                 if not right and not flagged:
