@@ -229,7 +229,20 @@ def _write_csv(sheet: Sheet, path: Path) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(sheet.columns)
-        out.writerows([_text(v) for v in row] for row in sheet.rows)
+        out.writerows([_csv_safe(_text(v)) if isinstance(v, str) else _text(v) for v in row] for row in sheet.rows)
+
+
+_FORMULA_START = ("=", "+", "@", "\t", "\r")
+
+
+def _csv_safe(text: str) -> str:
+    """Text from a scan opened in Excel must not run as a formula: '=...' is kept as text with a quote.
+
+    A lone '-' (a printed dash) or a negative figure stays as it is.
+    """
+    risky = text.startswith(_FORMULA_START) or (text.startswith("-") and len(text) > 1
+                                                and not text[1:].replace(".", "", 1).isdigit())
+    return "'" + text if risky else text
 
 
 def _scale(d: Decimal) -> int:

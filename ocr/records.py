@@ -133,8 +133,6 @@ def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Tem
         cell = mapped.cell
         cell.needs_review = result.needs_review
         cell.flags = list(dict.fromkeys([*cell.flags, *result.flags]))
-        if "low_confidence" in cell.flags and not result.needs_review and "low_confidence" not in result.flags:
-            cell.flags.remove("low_confidence")
 
 
 def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:

@@ -420,8 +420,8 @@ class _Group:
         if f.value is not None and v == f.value:
             if via and f.review and f.confidence >= self.cfg.repair_accept_from:
                 f.review = False
-                f.reasons = [f"识别置信度低 ({f.confidence:.2f})，但 {len(via)} 项合计核对无误，已采纳"
-                             f"（{self._names(via)}）"]
+                doubt = "；".join(f.reasons) or f"识别置信度低 ({f.confidence:.2f})"
+                f.reasons = [f"{doubt}，但 {len(via)} 项合计核对无误，已采纳（{self._names(via)}）"]
             return
         read = "空白" if f.blank else (f"读作 {f.text}" if f.known else (f"无法识别「{f.text}」" if f.text else "缺失"))
         if pinned:
@@ -476,8 +476,9 @@ class _Group:
             values = {k: self.fields[k].effective for k in eq}
             if (all(isinstance(v, int | Decimal) for v in values.values())
                     and sum(c * _fraction(values[k]) for k, c in eq.items())):
-                unsettled = [k for k in eq if k in self.doubtful and self.fields[k].review
-                             and not self.fields[k].explained]
+                # every doubtful reading the arithmetic did not settle, reviewed already or not: a reading
+                # between the review and the doubt thresholds may be the wrong one
+                unsettled = [k for k in eq if k in self.doubtful and not self.fields[k].explained]
                 self._blame(i, unsettled or None)
 
     def _unexplained(self, free: set[str]) -> None:
@@ -519,7 +520,11 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
                 fields[k] = _read(k, mc.value_type if mc else "integer", mc, cfg)
     for group in _groups(constraints):
         _Group(group, fields, cfg).settle()
-    checked = {k for c in constraints for k in (*c.lhs, *c.rhs)}
+    # A sum checks its cells only when every cell of it has a number (as read, or repaired by two sums):
+    # one blank or unreadable cell absorbs any misread beside it.
+    checked = {k for c in constraints
+               if all(fields[x].known or fields[x].repaired is not None for x in (*c.lhs, *c.rhs))
+               for k in (*c.lhs, *c.rhs)}
     for key in expected:
         f = fields[key]
         if key not in checked and f.known and not f.review and f.confidence < cfg.review_threshold_unchecked:

@@ -16,7 +16,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +35,7 @@ from ocr.model import (
     UnmappedValue,
     ValueType,
 )
+from ocr.repair import normalize as normalize_value
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -203,6 +203,8 @@ def load_template(path: Path | str) -> Template:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TemplateError(path, "", f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise TemplateError(path, "", f"not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -403,7 +405,7 @@ class _Builder:
                           "rhs": " + ".join(scope.shorts[k] for k in rhs)}
                 try:
                     name = fmt.format(**values)
-                except (KeyError, IndexError, ValueError) as exc:
+                except (KeyError, IndexError, ValueError, AttributeError) as exc:
                     raise self.fail(f"{entry}.name", f"bad placeholder {exc} (use {{table}} {{row}} {{col}} "
                                                      "{group})") from exc
                 instances.append(Constraint(name=" ".join(name.split()), lhs=tuple(by[k] for k in lhs),
@@ -1085,13 +1087,9 @@ def _cells(m: _BlockMatch, tt: TemplateTable, template: Template) -> dict[str, M
 
 
 def _plain_value(text: str) -> FieldValue:
-    """The value of a cell in a row the template does not know, only when it reads plainly as a number."""
-    squashed = _squash(text)
-    if re.fullmatch(r"\d+", squashed):
-        return int(squashed)
-    if re.fullmatch(r"\d+\.\d+", squashed):
-        return Decimal(squashed)
-    return None
+    """The value of a cell in a row the template does not know, read as repair reads a field's."""
+    value, _ = normalize_value(text, "integer")
+    return value if value is not None else normalize_value(text, "decimal")[0]
 
 
 def _unmapped_rows(m: _BlockMatch, out: list[UnmappedRow]) -> None:

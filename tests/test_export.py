@@ -252,3 +252,18 @@ def test_parquet_schema_of_the_fixed_columns_does_not_depend_on_the_data(tmp_pat
     assert long.schema.field("confidence").type == pa.float64()
     assert long.schema.field("needs_review").type == pa.bool_()
     assert long.schema.field("page").type == pa.int64()
+
+
+def test_csv_text_from_a_scan_never_runs_as_a_formula(tmp_path):
+    rec = _record("c.pdf", "某局", {
+        "regulations.issued": _field(None, "=HYPERLINK(\"x\")", flags=("unreadable",), reasons=("无法识别",)),
+        "regulations.repealed": _field(0, "-", flags=("dash",)),
+        "regulations.in_force": _field(None, "@SUM(1)", flags=("unreadable",), reasons=("无法识别",)),
+    }, [])
+    d = tmp_path / "records"
+    write_record(rec, d / "c.json")
+    assert _export(d, "csv", tmp_path / "x") == 0
+    long = pd.read_csv(tmp_path / "x" / "fields.csv", dtype=str, keep_default_na=False)
+    texts = dict(zip(long["field"], long["text"], strict=True))
+    assert texts == {"regulations.issued": "'=HYPERLINK(\"x\")", "regulations.repealed": "-",
+                     "regulations.in_force": "'@SUM(1)"}

@@ -471,3 +471,33 @@ def test_fields_no_sum_checks_need_a_surer_reading():
     # the same confidence in a checked field is left to the arithmetic
     out = run_grid({gkey(ROWS[0], COLS[0]): (str(grid_truth()[gkey(ROWS[0], COLS[0])]), 0.84)}, cfg)
     assert not out[gkey(ROWS[0], COLS[0])].needs_review
+
+
+def test_a_doubtful_reading_not_yet_reviewed_is_blamed_with_the_others_at_the_shipped_defaults():
+    """A misread at 0.83 (over the review bar 0.805, under the doubt bar 0.85) shares a failing sum with a
+    reviewed reading; either could be wrong, so both go to review, never the 0.83 one silently."""
+    cfg = Config(workers=1)
+    assert cfg.review_threshold_number < 0.83 < cfg.repair_doubtful_below
+    t, a, b = "x.total", "x.a", "x.b"
+    cells = {t: mapped(t, "7", 0.97), a: mapped(a, "3", 0.50), b: mapped(b, "5", 0.83)}  # truth: b = 4
+    out = repair(cells, {t: "integer", a: "integer", b: "integer"}, [Constraint("x：总计 = a + b", (t,), (a, b))], cfg)
+    assert out[b].needs_review and out[a].needs_review
+    assert not out[t].needs_review  # the sure total is not what is in doubt
+
+
+def test_a_sum_with_an_unreadable_cell_checks_nothing_beside_it():
+    """四's group: 'other' unreadable, so the group total cannot vouch for 'upheld' read at 0.83."""
+    cfg = Config(workers=1)
+    keys = ["g.upheld", "g.corrected", "g.other", "g.pending"]
+    cells = {"g.total": mapped("g.total", "9", 0.97), "g.upheld": mapped("g.upheld", "5", 0.83),
+             "g.corrected": mapped("g.corrected", "1", 0.97), "g.other": mapped("g.other", "全", 0.40),
+             "g.pending": mapped("g.pending", "0", 0.97)}
+    out = repair(cells, {k: "integer" for k in ["g.total", *keys]}, [Constraint("g：总计 = 各项之和", ("g.total",),
+                                                                              tuple(keys))], cfg)
+    assert out["g.upheld"].needs_review and any("勾稽" in r for r in out["g.upheld"].reasons)
+    assert not out["g.corrected"].needs_review  # read surely enough even with nothing to check it
+    # with every cell read, the sum vouches for the same 0.83 reading
+    cells["g.other"] = mapped("g.other", "3", 0.97)
+    out = repair(cells, {k: "integer" for k in ["g.total", *keys]}, [Constraint("g：总计 = 各项之和", ("g.total",),
+                                                                              tuple(keys))], cfg)
+    assert not out["g.upheld"].needs_review

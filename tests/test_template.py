@@ -153,6 +153,7 @@ BROKEN: dict[str, tuple[Edit, str]] = {
     "unknown constraint table": (_set("constraints/3/table", "tables_five"),
                                  "constraints[3].table: unknown table 'tables_five'"),
     "bad name placeholder": (_set("constraints/2/name", "{table} {colum}"), "constraints[2].name: bad placeholder"),
+    "attribute placeholder": (_set("constraints/2/name", "{table.x}"), "constraints[2].name: bad placeholder"),
     "bad regex": (_set("identify/title", "(?P<agency>[年"), "identify.title: bad regex"),
     "regex without year": (_set("identify/title", "(?P<agency>.+)年度报告"),
                            "identify.title: regex lacks the named group(s) year"),
@@ -179,6 +180,9 @@ def test_unreadable_files_are_template_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: x\ntables: [\n", encoding="utf-8")
     with pytest.raises(TemplateError, match=r"^bad\.yaml: not valid YAML: .* at line \d+$"):
+        load_template(bad)
+    bad.write_bytes(b"id: \xff\xfe\n")
+    with pytest.raises(TemplateError, match=r"^bad\.yaml: not UTF-8 text"):
         load_template(bad)
     bad.write_text("- just\n- a list\n", encoding="utf-8")
     with pytest.raises(TemplateError, match=r"^bad\.yaml: expected a mapping"):
@@ -690,3 +694,10 @@ def test_first_number_column_read_as_nothing_in_every_row(template: Template) ->
                     if c["field"] == field)
         tables = _change_at(tables, spot, _relabel(""))
     _assert_maps(tables, template, _expected(tables, _fields(truth)))
+
+
+def test_unmapped_values_are_read_as_fields_are() -> None:
+    from ocr.template import _plain_value
+
+    assert _plain_value("1,234") == 1234 and _plain_value("１２") == 12 and _plain_value("-") == 0
+    assert _plain_value("267.9503") == Decimal("267.9503") and _plain_value("件") is None
