@@ -42,7 +42,7 @@ class Config(BaseModel):
                     "them all leaves the arithmetic open (combinations grow fast; two covers a misread "
                     "inside a rectangle of doubtful cells)")
     review_threshold_unchecked: float = Field(
-        0.92, ge=0, le=1,
+        0.9, ge=0, le=1,
         description="a field no 勾稽关系 checks (all of table 二) is reviewed below this confidence: nothing but "
                     "the reading vouches for it. Calibrated by bench/calibrate_repair.py")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
