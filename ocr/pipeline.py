@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -56,20 +57,16 @@ def read_text_layer(bbox: BBox, words: list[Word]) -> CellReading:
     return CellReading(text, 1.0, "number" if is_number(text) else "label", [])
 
 
-def _edge(lines: list[str], first: int, last: int) -> list[str]:
-    """The first `first` and last `last` lines, each once."""
-    keep = sorted(set(range(min(first, len(lines)))) | set(range(max(0, len(lines) - last), len(lines))))
-    return [lines[i] for i in keep]
-
-
+T = TypeVar("T")
 _TITLE_END = re.compile(r"报告|报表")  # a report's title ends with its kind
 _DATED = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日")  # the closing line carries the date
 
 
-def _read_edge_lines(boxes: list[BBox], first: int, last: int, read: Callable[[BBox], str]) -> list[str]:
-    """OCR the title lines top down and the closing lines bottom up, stopping once each is complete.
+def _read_edge_lines(boxes: Sequence[T], first: int, last: int, read: Callable[[T], str]) -> list[str]:
+    """Read the title lines top down and the closing lines bottom up, stopping once each is complete
+    (each line once). `boxes` are line boxes to OCR, or the text layer's lines themselves.
 
-    A prose line costs ~0.25 s to read; most titles are one line and most closings end in their date.
+    A prose line costs ~0.25 s to OCR; most titles are one line and most closings end in their date.
     """
     top: list[str] = []
     for box in boxes[:first]:
@@ -139,7 +136,7 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
                             n_rows=grid.n_rows, n_cols=grid.n_cols, cells=cells))
     lines: list[str] = []
     if want_lines and words is not None:
-        lines = _edge(_prose_from_layer(words, [t.bbox for t in tables], (w, h)), *edge_lines)
+        lines = _read_edge_lines(_prose_from_layer(words, [t.bbox for t in tables], (w, h)), *edge_lines, read=str)
     elif want_lines:
         lines = _read_edge_lines(text_line_boxes(text, [g.bbox for g in grids], scale), *edge_lines,
                                  read=lambda box: clean_text(engine.read(crop_line(text, box), "label").text, "label"))
