@@ -168,3 +168,62 @@ def test_ppm_from_poppler_is_read_exactly_and_a_cut_one_refused(tmp_path):
     (tmp_path / "p16.ppm").write_bytes(b"P6\n7 5\n65535\n" + rgb.tobytes() * 2)
     with pytest.raises(PageError, match="8-bit"):
         _read_ppm(tmp_path / "p16.ppm", 1)
+
+
+def _scan_jpeg(size: tuple[int, int], mode: str = "RGB") -> bytes:
+    """A noisy page-sized JPEG, as a scanner writes one (A4 at 100 dpi here, to stay small)."""
+    rng = np.random.default_rng(5)
+    arr = rng.integers(150, 256, (size[1], size[0], 3), dtype=np.uint8)
+    arr[200:204, 50:800] = 0  # a rule
+    buf = io.BytesIO()
+    Image.fromarray(arr).convert(mode).save(buf, "JPEG", quality=80, dpi=(100, 100))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_page_that_is_one_jpeg_is_decoded_not_rendered(tmp_path, mode):
+    import cv2
+    import img2pdf
+
+    jpeg = _scan_jpeg((827, 1169), mode)
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(img2pdf.convert(jpeg))
+    cfg = Config(workers=1, dpi=100)
+    info = probe(path, cfg)
+    page = render_page(info, 1, cfg)
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    want = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    assert page.rgb.shape == (1169, 827, 3) and page.dpi == 100
+    assert np.array_equal(page.rgb, want)  # the scan's own pixels, not a resampling of them
+    # at another dpi the JPEG is not the page's pixels: poppler renders it
+    cfg200 = Config(workers=1, dpi=200)
+    assert render_page(probe(path, cfg200), 1, cfg200).rgb.shape[:2] == (2338, 1654)
+
+
+def test_a_jpeg_with_anything_drawn_over_it_is_rendered(tmp_path):
+    from reportlab.lib.utils import ImageReader
+
+    jpeg = _scan_jpeg((827, 1169))
+    path = tmp_path / "overlay.pdf"
+    c = canvas.Canvas(str(path), pagesize=(595.44, 841.68))
+    c.drawImage(ImageReader(io.BytesIO(jpeg)), 0, 0, 595.44, 841.68)
+    c.setLineWidth(6)
+    c.line(0, 400, 595, 400)  # a vector rule over the scan: only a renderer shows it
+    c.showPage()
+    c.save()
+    cfg = Config(workers=1, dpi=100)
+    page = render_page(probe(path, cfg), 1, cfg)
+    y = round((841.68 - 400) / 72 * 100)
+    assert page.rgb[y - 2:y + 3, 100:700].max(axis=2).mean() < 60
+
+
+def test_a_rotated_scan_page_is_rendered_turned(tmp_path):
+    import img2pdf
+
+    path = tmp_path / "rotated.pdf"
+    path.write_bytes(img2pdf.convert(_scan_jpeg((827, 1169))))
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        pdf.pages[0].obj["/Rotate"] = 90
+        pdf.save(path)
+    cfg = Config(workers=1, dpi=100)
+    assert render_page(probe(path, cfg), 1, cfg).rgb.shape[:2] == (827, 1169)
