@@ -9,18 +9,19 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
 from ocr.cells import binarize_text, crop_cell, crop_line, text_line_boxes
 from ocr.config import Config
-from ocr.deskew import orient, osd_turn, to_original
+from ocr.deskew import half_turn_by_reading, orient, osd_turn, to_original
 from ocr.errors import PageError
 from ocr.grid import binarize, detect_tables
-from ocr.model import BBox, Cell, PageImage, PageResult, Table
+from ocr.model import BBox, Cell, CellImage, Grid, PageImage, PageResult, Table
 from ocr.rasterize import DocumentInfo, ink, probe, render_page
-from ocr.recognize import CellReading, clean_text, engine_for, is_number, read_cell
+from ocr.recognize import CellReading, Engine, clean_text, engine_for, is_number, read_cell
 from ocr.records import build_record, needs_review
 from ocr.textlayer import Word, page_words, text_in
 
@@ -97,32 +98,30 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     gray = ink(page.rgb)
     page.rgb = gray  # drop the colour planes
     engine = engine_for(cfg)
-    osd = engine.osd if cfg.detect_orientation and words is None else None
+    check_turn = cfg.detect_orientation and words is None
     scale = effective_dpi(dpi, (w, h)) / 300.0
     want_lines = sum(edge_lines) > 0
-    # Tables are found the same way upside down; whether a page needs a half turn (OSD, ~0.25 s and it
-    # holds the GIL) is only asked when there is something to read on it.
+    # Tables are found the same way upside down; whether a page needs a half turn is only asked when
+    # there is something to read on it.
     upright, orientation = orient(gray, None, scale)
-    binary = binarize(upright, scale)
-    grids, rules = detect_tables(binary, scale, gray=upright)
-    if osd is not None and (grids or want_lines):
-        turn = osd_turn(upright, osd, scale)
+    found = _find(upright, scale, want_lines, ocr=words is None)
+    if check_turn and (found.grids or want_lines):
+        turn = _half_turn(found, engine, upright, scale)
         if turn:
             upright, orientation = orient(gray, None, scale, rotation=(orientation.rotation + turn) % 360)
-            binary = binarize(upright, scale)
-            grids, rules = detect_tables(binary, scale, gray=upright)
+            found = _find(upright, scale, want_lines, ocr=words is None)
     del gray
     page.rgb = upright
-    text = binarize_text(upright, scale) if (grids or want_lines) and words is None else None
+    grids, text = found.grids, found.text
     tables = []
-    for grid in grids:
+    for grid, crops in zip(grids, found.crops or [[None] * len(g.cells) for g in grids], strict=True):
         cells = []
-        for gc in grid.cells:
+        for gc, crop in zip(grid.cells, crops, strict=True):
             bbox = _bbox(to_original(gc.corners, orientation), (w, h))
-            if words is not None:
-                reading, source = read_text_layer(bbox, words), "text_layer"
+            if crop is None:
+                reading, source = read_text_layer(bbox, words or []), "text_layer"
             else:
-                reading, source = read_cell(crop_cell(text, rules, gc, scale, binary), engine), "tesseract"
+                reading, source = read_cell(crop, engine), "tesseract"
             raw_flags = [*reading.flags, "grid_uncertain"] if gc.uncertain else reading.flags
             review, flags = needs_review(reading.kind, reading.confidence, raw_flags, cfg)
             cells.append(Cell(
@@ -143,6 +142,38 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     return PageResult(number=number, width=w, height=h, rotation=orientation.rotation,
                       skew=round(orientation.skew, 3), tables=tables, lines=[ln for ln in lines if ln],
                       seconds=time.perf_counter() - start)
+
+
+@dataclass
+class _Found:
+    """What the page's upright image gave: its tables, rule mask, binarisations and cell crops."""
+
+    grids: list[Grid]
+    rules: np.ndarray
+    binary: np.ndarray
+    text: np.ndarray | None  # the text binarisation, when something on the page is to be OCR'd
+    crops: list[list[CellImage]] | None  # per table, per cell; None when the cells come from a text layer
+
+
+def _find(upright: np.ndarray, scale: float, lines: bool, ocr: bool = True) -> _Found:
+    binary = binarize(upright, scale)
+    grids, rules = detect_tables(binary, scale, gray=upright)
+    text = binarize_text(upright, scale) if ocr and (grids or lines) else None
+    crops = [[crop_cell(text, rules, gc, scale, binary) for gc in g.cells] for g in grids] if text is not None else None
+    return _Found(grids, rules, binary, text, crops)
+
+
+def _half_turn(found: _Found, engine: Engine, upright: np.ndarray, scale: float) -> int:
+    """Clockwise degrees (0 or 180) the upright-looking page still needs: from its label cells (or, on
+    a page without them, its prose lines) read both ways up when they can tell, else from OSD (about
+    three times the time, and it holds the GIL)."""
+    crops = [c.image for cells in found.crops or [] for c in cells
+             if c.image is not None and c.lines == 1 and not c.numeric_shape]
+    if len(crops) < 2 and found.text is not None:
+        boxes = text_line_boxes(found.text, [g.bbox for g in found.grids], scale)
+        crops = [crop_line(found.text, b) for b in sorted(boxes, key=lambda b: b[0] - b[2])[:3]]
+    turn = half_turn_by_reading(crops, engine.label_score) if crops else None
+    return osd_turn(upright, engine.osd, scale) if turn is None else turn
 
 
 def _prose_from_layer(words: list[Word], tables: list[BBox], size: tuple[int, int]) -> list[str]:

@@ -62,6 +62,8 @@ class Engine(Protocol):
 
     def osd(self, gray: np.ndarray, scale: float = 1.0) -> tuple[int, float]: ...
 
+    def label_score(self, image: np.ndarray) -> float: ...
+
 
 def tessdata_dir() -> Path:
     """Where the system Tesseract keeps its traineddata (TESSDATA_PREFIX wins, as in Tesseract)."""
@@ -138,11 +140,16 @@ class TesserocrEngine:
 
     def read(self, image: np.ndarray, mode: Mode) -> Reading:
         api = self._number if mode == "number" else self._label
-        api.SetImage(Image.fromarray(image))
+        _set_image(api, image)
         text = clean_text(api.GetUTF8Text(), mode)
         confs = [c for c in api.AllWordConfidences() if c >= 0]
         conf = min(confs) / 100.0 if confs and text else 0.0
         return Reading(text, conf, mode)
+
+    def label_score(self, image: np.ndarray) -> float:
+        _set_image(self._label, image)
+        self._label.Recognize()
+        return max(0, self._label.MeanTextConf()) / 100.0
 
     def osd(self, gray: np.ndarray, scale: float = 1.0) -> tuple[int, float]:
         if self._osd is None:
@@ -153,6 +160,13 @@ class TesserocrEngine:
             return 0, 0.0
         # orient_deg is how far the image was turned clockwise; undo it.
         return (360 - int(res["orient_deg"])) % 360, float(res["orient_conf"])
+
+
+def _set_image(api: object, image: np.ndarray) -> None:
+    """Hand a grey crop to Tesseract as raw bytes: SetImage(PIL) encodes and decodes a BMP per cell."""
+    img = np.ascontiguousarray(image)
+    h, w = img.shape[:2]
+    api.SetImageBytes(img.tobytes(), w, h, 1 if img.ndim == 2 else img.shape[2], img.strides[0])  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ pytesseract (fallback)
@@ -186,6 +200,13 @@ class PytesseractEngine:
             confs.append(conf)
         text = clean_text("\n".join(" ".join(ws) for ws in lines.values()), mode)
         return Reading(text, min(confs) / 100.0 if confs and text else 0.0, mode)
+
+    def label_score(self, image: np.ndarray) -> float:
+        data = self._pt.image_to_data(Image.fromarray(image), lang=self._cfg.label_lang,
+                                      config=f'--tessdata-dir "{self._tessdata}" --psm 6 --oem 1',
+                                      output_type=self._pt.Output.DICT)
+        confs = [float(c) for c, w in zip(data["conf"], data["text"], strict=True) if float(c) >= 0 and w.strip()]
+        return sum(confs) / len(confs) / 100.0 if confs else 0.0
 
     def osd(self, gray: np.ndarray, scale: float = 1.0) -> tuple[int, float]:
         try:

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 from synth import draw, font, rotate, simple_table
 
 from ocr.config import Config
-from ocr.deskew import estimate_skew, orient, rotate_quarter, to_original
+from ocr.deskew import estimate_skew, half_turn_by_reading, orient, rotate_quarter, to_original
 from ocr.grid import binarize, detect_tables
 from ocr.rasterize import ink
 from ocr.recognize import engine_for
@@ -83,9 +83,53 @@ def test_page_pipeline_turns_a_table_page_upright_and_reads_it(page, turn, monke
     monkeypatch.setattr(pipeline, "engine_for", lambda cfg: counting.engine)
     scanned = rotate_quarter(gray, turn)
     res = pipeline.analyse_page(PageImage(1, np.dstack([scanned] * 3), 300), Config(workers=1))
-    assert res.rotation == (360 - turn) % 360 and counting.calls == 1
+    # the label cells, read both ways up, settle the half turn: OSD (3x the time) is not asked
+    assert res.rotation == (360 - turn) % 360 and counting.calls == 0
     cells = {(c.row, c.col): c.text for c in res.tables[0].cells}
     assert cells[(2, 1)] == "12" and cells[(1, 1)] == "自然人"
+
+
+@pytest.mark.parametrize("turn", [0, 180])
+@pytest.mark.parametrize("prose", [True, False])
+def test_a_table_of_figures_is_turned_by_its_prose_lines_or_else_by_osd(turn, prose, monkeypatch):
+    from ocr import pipeline
+    from ocr.model import PageImage
+
+    t = simple_table(origin=(150, 1000))
+    for c in t.cells:
+        c.text = "" if c.row < 2 else str(7 * c.row + c.col)
+    im = Image.fromarray(draw([t], size=(1700, 1500)))
+    d = ImageDraw.Draw(im)
+    for i in range(10 if prose else 0):
+        d.text((150, 120 + 80 * i), PROSE[: 30 - (i % 3)], fill="black", font=font(40))
+    counting = _CountingOsd()
+    monkeypatch.setattr(counting.engine, "osd", counting)
+    monkeypatch.setattr(pipeline, "engine_for", lambda cfg: counting.engine)
+    scanned = rotate_quarter(ink(np.asarray(im).copy()), turn)
+    res = pipeline.analyse_page(PageImage(1, np.dstack([scanned] * 3), 300), Config(workers=1))
+    if prose:  # no label cell to read, but lines of prose: they settle it
+        assert res.rotation == (360 - turn) % 360 and counting.calls == 0
+    else:  # figures alone read much the same either way up: OSD is asked
+        assert counting.calls == 1
+
+
+def _label_crops(texts: list[str]) -> list[np.ndarray]:
+    crops = []
+    for text in texts:
+        im = Image.new("L", (60 + 44 * len(text), 70), 255)
+        ImageDraw.Draw(im).text((12, 12), text, fill=0, font=font(40))
+        crops.append(np.asarray(im).copy())
+    return crops
+
+
+def test_half_turn_by_reading_label_cells():
+    score = engine_for(Config(workers=1)).label_score
+    labels = _label_crops(["本年新收政府信息公开申请数量", "上年结转政府信息公开申请数量", "行政规范性文件"])
+    assert half_turn_by_reading(labels, score) == 0
+    assert half_turn_by_reading([rotate_quarter(c, 180) for c in labels], score) == 180
+    # one crop, or crops too short to judge by, say nothing: the caller asks OSD
+    assert half_turn_by_reading(labels[:1], score) is None
+    assert half_turn_by_reading(_label_crops(["总", "计"]), score) is None
 
 
 def test_a_page_without_tables_skips_the_half_turn_check(monkeypatch):
@@ -98,8 +142,12 @@ def test_a_page_without_tables_skips_the_half_turn_check(monkeypatch):
         d.text((120, 100 + 90 * i), PROSE, fill="black", font=font(40))
     counting = _CountingOsd()
     monkeypatch.setattr(counting.engine, "osd", counting)
+    scores = []
+    label_score = counting.engine.label_score
+    monkeypatch.setattr(counting.engine, "label_score", lambda crop: scores.append(1) or label_score(crop))
     monkeypatch.setattr(pipeline, "engine_for", lambda cfg: counting.engine)
     res = pipeline.analyse_page(PageImage(2, np.asarray(im).copy(), 300), Config(workers=1))
-    assert res.tables == [] and counting.calls == 0
+    assert res.tables == [] and counting.calls == 0 and not scores
+    # a title to read: the prose lines, read as they are, settle which way up the page is
     res = pipeline.analyse_page(PageImage(1, np.asarray(im).copy(), 300), Config(workers=1), None, (2, 0))
-    assert counting.calls == 1 and len(res.lines) == 2
+    assert scores and counting.calls == 0 and len(res.lines) == 2 and res.rotation == 0
