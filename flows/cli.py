@@ -127,9 +127,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
-    from flows.report import run_ingest
+    from flows.server import ServerError, ephemeral_api
 
-    summary = run_ingest([str(f) for f in files], args.out, cfg)
+    try:
+        with ephemeral_api() as api:  # started first: it takes longest, and the rest overlaps its start
+            from flows.report import run_ingest
+
+            summary = run_ingest([str(f) for f in files], args.out, cfg, api)
+    except ServerError as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
     return EXIT_INPUT if summary.failures or path_errors else EXIT_OK
 
 

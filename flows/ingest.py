@@ -2,14 +2,12 @@
 
 A task is a page (never a cell: a task run costs ~0.1 s, a table page ~1 s of work). Documents are
 probed in the flow itself (cheap: pdfinfo), their pages fan out to the task runner, and each
-document's record is assembled and written atomically as soon as its last page is back.
+document's record is assembled and written atomically as soon as its last page is back. The page
+work itself runs in plain worker processes (flows/workers.py) when there is more than one worker.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,8 +18,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.workers import PagePool, return_freed_pages
 from ocr.config import Config
 from ocr.errors import InputError
 from ocr.model import PageResult
@@ -41,8 +40,10 @@ def _transient(_task: Any, _run: Any, state: Any) -> bool:
 
 @task(name="page", retries=2, retry_delay_seconds=1, retry_condition_fn=_transient, cache_policy=NO_CACHE,
       persist_result=False)
-def page_task(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
-    return process_page(info, number, cfg)
+def page_task(info: DocumentInfo, number: int, cfg: Config, pool: PagePool | None = None) -> PageResult:
+    if pool is None:
+        return process_page(info, number, cfg)
+    return pool.run(info, number, cfg)
 
 
 @dataclass
@@ -87,58 +88,37 @@ class LocalHook:
         return {"fn": None}
 
 
+def task_runner_for(pool: PagePool | None) -> ThreadPoolTaskRunner:
+    """Page tasks run in the flow's threads; with a pool they only wait on it, two a worker, so a
+    worker always has its next page queued while a finished page's task reports back to Prefect."""
+    return ThreadPoolTaskRunner(max_workers=1 if pool is None else 2 * pool.workers)
+
+
 @contextmanager
-def shared_api() -> Iterator[None]:
-    """One Prefect API for the flow and every worker process.
-
-    With no PREFECT_API_URL, Prefect starts a temporary local server per process: each spawned worker
-    would start its own (~8 s and ~220 MB each, measured). Start Prefect's own ephemeral server once
-    here and point the flow, and through the environment its workers, at it.
-    """
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    if PREFECT_API_URL.value():
-        yield
-        return
-    server = SubprocessASGIServer()
-    server.start()
-    previous = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield
-    finally:
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
-        server.stop()
-
-
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-
-
-def return_freed_pages() -> None:
-    """Let a worker give a page's arrays back to the OS once it is done with them.
-
-    glibc raises its mmap threshold after large frees, so later page-sized arrays come from the heap and
-    stay counted in RSS after they are freed. A fixed 64 KiB threshold keeps them mmapped: measured on a
-    5-page document, steady RSS 352 -> 245 MB and peak 390 -> 353 MB per worker.
-    """
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
-        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
-
-
-def task_runner_for(workers: int) -> ThreadPoolTaskRunner | ProcessPoolTaskRunner:
-    if workers <= 1:
+def page_pool(cfg: Config) -> Iterator[PagePool | None]:
+    """The worker processes for `cfg.workers` > 1 (started now, warming while the API starts); None
+    for one worker, whose pages run in the flow's own thread."""
+    if cfg.workers <= 1:
         return_freed_pages()
-        return ThreadPoolTaskRunner(max_workers=1)
-    return ProcessPoolTaskRunner(max_workers=workers, initializer=return_freed_pages)
+        yield None
+        return
+    pool = PagePool(cfg.workers, cfg)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def run_batch(paths: list[str], out_dir: str, cfg: Config, pool: PagePool | None,
+              progress: LocalHook | None = None) -> Summary:
+    """The ingest flow with the task runner that fits `pool`."""
+    flow_ = ingest_flow.with_options(task_runner=task_runner_for(pool))
+    return flow_(paths, out_dir, cfg, progress, pool)
 
 
 @flow(name="reportscan-ingest", validate_parameters=False, log_prints=False, persist_result=False)
-def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook | None = None) -> Summary:
+def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook | None = None,
+                pool: PagePool | None = None) -> Summary:
     """Probe, fan pages out, assemble and write each record; bad files are reported, never fatal."""
     out = Path(out_dir)
     summary = Summary()
@@ -153,7 +133,7 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
     futures = {}
     for info in infos:
         for n in range(1, info.pages + 1):
-            futures[page_task.submit(info, n, cfg)] = (info, n)
+            futures[page_task.submit(info, n, cfg, pool)] = (info, n)
     total = len(futures)
     results: dict[Path, dict[int, PageResult]] = {i.path: {} for i in infos}
     for done, fut in enumerate(as_completed(list(futures)), start=1):

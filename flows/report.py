@@ -9,11 +9,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.ingest import LocalHook, Summary, ingest_flow, shared_api, task_runner_for
+from flows.ingest import LocalHook, Summary, page_pool, run_batch
+from flows.server import EphemeralApi
 from ocr.config import Config
 
 
-def run_ingest(files: list[str], out: Path, cfg: Config) -> Summary:
+def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | None = None) -> Summary:
+    """Run the batch against `api` (the run's own server, still starting) or the configured Prefect API.
+
+    The page workers start and warm up (imports, engines) while the API finishes starting.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     err = Console(stderr=True)
     with Progress(TextColumn("pages"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -22,9 +29,13 @@ def run_ingest(files: list[str], out: Path, cfg: Config) -> Summary:
         def progress(done: int, total: int) -> None:
             bar.update(job, completed=done, total=total)
 
-        flow = ingest_flow.with_options(task_runner=task_runner_for(cfg.workers))
-        with shared_api():
-            summary = flow(files, str(out), cfg, LocalHook(progress))
+        with page_pool(cfg) as pool:
+            configured = PREFECT_API_URL.value()
+            if api is not None and configured:  # a profile names a server: use it, not ours
+                api.stop()
+            url = configured or (api.wait() if api is not None else None)
+            with temporary_settings({PREFECT_API_URL: url} if url else {}):
+                summary = run_batch(files, str(out), cfg, pool, LocalHook(progress))
     for f in summary.failures:
         print(f"{f.path}: {f.reason}", file=sys.stderr)
     table = Table(title="reportscan ingest")

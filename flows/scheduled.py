@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.ingest import Summary, ingest_flow, task_runner_for
+from flows.ingest import Summary, page_pool, run_batch
 from ocr.config import Config
 from ocr.rasterize import find_inputs
 
@@ -17,8 +17,8 @@ def ingest_inbox(inbox: str, out_dir: str, cfg: Config | None = None) -> Summary
     logger = get_run_logger()
     for e in errors:
         logger.warning(e)
-    summary = ingest_flow.with_options(task_runner=task_runner_for(cfg.workers))([str(f) for f in files],
-                                                                                 out_dir, cfg)
+    with page_pool(cfg) as pool:
+        summary = run_batch([str(f) for f in files], out_dir, cfg, pool)
     for f in summary.failures:
         logger.error("%s: %s", f.path, f.reason)
     return summary

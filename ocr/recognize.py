@@ -126,17 +126,21 @@ def tesseract_version() -> str:
 
 
 class TesserocrEngine:
-    """Three tesserocr APIs (numbers, labels, orientation), created once and reused for every cell."""
+    """Three tesserocr APIs (numbers, labels, orientation), created once and reused for every cell.
+
+    The orientation API is opened on first use: label cells settle most half turns, and OSD's model
+    costs a worker ~40 MB.
+    """
 
     def __init__(self, cfg: Config) -> None:
         from tesserocr import OEM, PSM, PyTessBaseAPI
 
-        path = str(tessdata_dir())
+        self._path = path = str(tessdata_dir())
         self._number = PyTessBaseAPI(path=path, lang=cfg.number_lang, psm=PSM.SINGLE_LINE, oem=OEM.LSTM_ONLY)
         self._number.SetVariable("tessedit_char_whitelist", DIGIT_WHITELIST)
         self._label = PyTessBaseAPI(path=path, lang=cfg.label_lang, psm=PSM.SINGLE_BLOCK, oem=OEM.LSTM_ONLY)
-        self._osd = (PyTessBaseAPI(path=path, lang="osd", psm=PSM.OSD_ONLY)
-                     if cfg.detect_orientation else None)
+        self._want_osd = cfg.detect_orientation
+        self._osd: object | None = None
 
     def read(self, image: np.ndarray, mode: Mode) -> Reading:
         api = self._number if mode == "number" else self._label
@@ -152,10 +156,15 @@ class TesserocrEngine:
         return max(0, self._label.MeanTextConf()) / 100.0
 
     def osd(self, gray: np.ndarray, scale: float = 1.0) -> tuple[int, float]:
-        if self._osd is None:
+        if not self._want_osd:
             return 0, 0.0
-        self._osd.SetImage(Image.fromarray(_osd_image(gray, scale)))
-        res = self._osd.DetectOrientationScript()
+        if self._osd is None:
+            from tesserocr import PSM, PyTessBaseAPI
+
+            self._osd = PyTessBaseAPI(path=self._path, lang="osd", psm=PSM.OSD_ONLY)
+        api = self._osd
+        _set_image(api, _osd_image(gray, scale))
+        res = api.DetectOrientationScript()  # type: ignore[attr-defined]
         if not res:
             return 0, 0.0
         # orient_deg is how far the image was turned clockwise; undo it.

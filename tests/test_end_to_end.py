@@ -23,12 +23,13 @@ DOCS = sorted(p.name.removesuffix(".truth.json") for p in SAMPLES.glob("*.truth.
 
 @pytest.fixture(scope="module")
 def ingested(prefect_harness, tmp_path_factory):
-    from flows.ingest import ingest_flow, task_runner_for
+    from flows.ingest import page_pool, run_batch
 
     out = tmp_path_factory.mktemp("records")
     cfg = Config(workers=2)
     pdfs = [str(SAMPLES / f"{d}.pdf") for d in DOCS]
-    summary = ingest_flow.with_options(task_runner=task_runner_for(cfg.workers))(pdfs, str(out), cfg)
+    with page_pool(cfg) as pool:
+        summary = run_batch(pdfs, str(out), cfg, pool)
     return out, summary
 
 
