@@ -163,6 +163,13 @@ CellFlag = Literal[
 ]
 
 
+class DigitReading(_Strict):
+    """What the digit reader saw in a cell whose label reading was kept instead."""
+
+    text: str
+    confidence: float = Field(ge=0, le=1)
+
+
 class Cell(_Strict):
     """One cell of a table part as read: the leaf of the record."""
 
@@ -178,6 +185,9 @@ class Cell(_Strict):
     kind: Literal["number", "label", "blank"] = Field(
         description="how the cell was read: digits engine, label engine, or no ink at all")
     read_by: Literal["tesseract", "text_layer", "none"] = "tesseract"
+    digits: DigitReading | None = Field(
+        None, description="the digit reader's figure when the label reader's text was kept (a 0 read as 全): "
+                          "the template falls back on it where it expects a number, and reviews it")
 
 
 class Table(_Strict):

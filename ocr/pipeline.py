@@ -19,7 +19,7 @@ from ocr.config import Config
 from ocr.deskew import half_turn_by_reading, orient, osd_turn, to_original
 from ocr.errors import PageError
 from ocr.grid import binarize, detect_tables
-from ocr.model import BBox, Cell, CellImage, Grid, PageImage, PageResult, Table
+from ocr.model import BBox, Cell, CellImage, DigitReading, Grid, PageImage, PageResult, Table
 from ocr.rasterize import DocumentInfo, ink, probe, render_page
 from ocr.recognize import CellReading, Engine, clean_text, engine_for, is_number, read_cell
 from ocr.records import build_record, needs_review
@@ -128,6 +128,8 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
                 row=gc.row, col=gc.col, row_span=gc.row_span, col_span=gc.col_span, bbox=bbox,
                 text=reading.text, confidence=round(reading.confidence, 4), needs_review=review, flags=flags,
                 kind=reading.kind, read_by="none" if reading.kind == "blank" else source,
+                digits=(DigitReading(text=reading.digits.text, confidence=round(reading.digits.confidence, 4))
+                        if reading.digits is not None else None),
             ))
         corners = np.array([[grid.bbox[0], grid.bbox[1]], [grid.bbox[2], grid.bbox[1]],
                             [grid.bbox[2], grid.bbox[3]], [grid.bbox[0], grid.bbox[3]]], dtype=np.float64)

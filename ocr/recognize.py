@@ -257,6 +257,7 @@ class CellReading:
     confidence: float
     kind: Literal["number", "label", "blank"]
     flags: list[str]
+    digits: Reading | None = None  # the digit reader's figure, when the label reader's text was kept
 
 
 def read_cell(crop: CellImage, engine: Engine) -> CellReading:
@@ -277,6 +278,9 @@ def read_cell(crop: CellImage, engine: Engine) -> CellReading:
         return CellReading(number.text, min(number.confidence, label.confidence), "number", [])
     if number is not None and numeric and re.search(r"\d", label.text):
         # The digit reader saw a number, the label reader other digits: one of them is wrong.
-        return CellReading(label.text, min(number.confidence, label.confidence), "label", ["readers_disagree"])
+        return CellReading(label.text, min(number.confidence, label.confidence), "label", ["readers_disagree"],
+                           digits=number)
     flags = [] if label.text else ["unreadable"]
-    return CellReading(label.text, label.confidence, "label", flags)
+    # A lone 0 the label reader calls 全 or 区: where the template expects a number, the digit reader's
+    # figure is the better guess (still reviewed unless the arithmetic confirms it).
+    return CellReading(label.text, label.confidence, "label", flags, digits=number if numeric else None)

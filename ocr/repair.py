@@ -157,9 +157,10 @@ def _read(key: str, value_type: ValueType, mc: MappedCell | None, cfg: Config) -
         return _Field(key, value_type, mc, None, cell.confidence, numeric, True, blank=True, flags=["blank"],
                       reasons=["空白（空白不等于 0）"] if numeric else [])
     parsed = _parse(cell.text, value_type)
+    if parsed.value is None and cell.digits is not None and value_type != "text":
+        return _digit_fallback(key, value_type, mc, kept, cfg) or _read_unreadable(key, value_type, mc, kept)
     if parsed.value is None:
-        return _Field(key, value_type, mc, None, cell.confidence, True, True, flags=["unreadable", *kept],
-                      reasons=[f"无法识别为数字：「{cell.text}」" if cell.text.strip() else "无法识别"])
+        return _read_unreadable(key, value_type, mc, kept)
     f = _Field(key, value_type, mc, parsed.value, cell.confidence,
                cell.needs_review or parsed.guessed or parsed.stripped, False, flags=kept)
     if parsed.dash:
@@ -170,6 +171,29 @@ def _read(key: str, value_type: ValueType, mc: MappedCell | None, cfg: Config) -
     if f.review and not f.reasons:
         f.reasons.append("识别结果需核对")
     f.doubtful = f.review or cell.confidence < cfg.repair_doubtful_below
+    return f
+
+
+def _read_unreadable(key: str, value_type: ValueType, mc: MappedCell, kept: list[str]) -> _Field:
+    text = mc.cell.text
+    return _Field(key, value_type, mc, None, mc.cell.confidence, True, True, flags=["unreadable", *kept],
+                  reasons=[f"无法识别为数字：「{text}」" if text.strip() else "无法识别"])
+
+
+def _digit_fallback(key: str, value_type: ValueType, mc: MappedCell, kept: list[str], cfg: Config) -> _Field | None:
+    """The digit reader's figure for a number cell whose label reading is no number: always doubtful and
+    reviewed (the two readers disagree), so only the arithmetic can vouch for it."""
+    digits = mc.cell.digits
+    assert digits is not None
+    parsed = _parse(digits.text, value_type)
+    if parsed.value is None:
+        return None
+    flags = [k for k in kept if k not in ("readers_disagree", "low_confidence")]  # those judged the label reading
+    if digits.confidence < cfg.review_threshold_number:
+        flags.insert(0, "low_confidence")
+    f = _Field(key, value_type, mc, parsed.value, digits.confidence, True, True, flags=flags)
+    f.reasons = [f"文字识别为「{mc.cell.text}」，数字识别为 {parsed.value}", *_doubt_reasons(f, parsed)]
+    f.flag("readers_disagree")
     return f
 
 

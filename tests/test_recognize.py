@@ -117,6 +117,22 @@ def test_disagreeing_readers_send_the_cell_to_review():
     assert (agree.text, agree.kind, agree.flags) == ("123", "number", [])
 
 
+def test_the_digit_readers_figure_is_kept_beside_a_label_reading_that_is_no_number():
+    from ocr.model import CellImage
+
+    crop = CellImage(np.full((60, 120), 255, np.uint8), 1, False)
+    r = read_cell(crop, _TwoReaders("0", "全"))
+    assert (r.text, r.kind) == ("全", "label") and r.digits is not None and r.digits.text == "0"
+    assert read_cell(crop, _TwoReaders("", "合计")).digits is None  # nothing numeric to keep
+    # the real engine: a round 0 too wide for a digit's shape, which chi_sim reads as a letter
+    import cv2
+
+    img = np.full((90, 120), 255, np.uint8)
+    cv2.ellipse(img, (60, 45), (19, 24), 0, 0, 360, 0, 6)
+    real = read_cell(CellImage(img, 1, False), engine_for(Config(workers=1)))
+    assert real.kind == "label" and real.digits is not None and real.digits.text == "0"
+
+
 def test_title_and_closing_lines_are_read_outside_the_tables():
     """Only as many lines as it takes: each prose line costs ~0.25 s of OCR."""
     from PIL import Image, ImageDraw

@@ -501,3 +501,42 @@ def test_a_sum_with_an_unreadable_cell_checks_nothing_beside_it():
     out = repair(cells, {k: "integer" for k in ["g.total", *keys]}, [Constraint("g：总计 = 各项之和", ("g.total",),
                                                                               tuple(keys))], cfg)
     assert not out["g.upheld"].needs_review
+
+
+def _with_digits(mc: MappedCell, text: str, conf: float) -> MappedCell:
+    """The same cell, with the digit reader's figure kept beside the label reader's text."""
+    from ocr.model import DigitReading
+
+    cell = mc.cell.model_copy(update={"digits": DigitReading(text=text, confidence=conf)})
+    return MappedCell(key=mc.key, cell=cell, page=mc.page, table=mc.table, value_type=mc.value_type, label=mc.label)
+
+
+def test_a_figure_the_label_reader_misread_falls_back_on_the_digit_reader_and_is_reviewed():
+    """四's one-sum group: 'other' is a 0 the label reader called 全; the sum agrees with the digits."""
+    keys = ["g.upheld", "g.corrected", "g.other", "g.pending"]
+    cells = {"g.total": mapped("g.total", "6", 0.97), "g.upheld": mapped("g.upheld", "5", 0.97),
+             "g.corrected": mapped("g.corrected", "1", 0.97),
+             "g.other": _with_digits(mapped("g.other", "全", 0.40, kind="label"), "0", 0.62),
+             "g.pending": mapped("g.pending", "0", 0.97)}
+    expected: dict[str, ValueType] = {k: "integer" for k in ["g.total", *keys]}
+    out = repair(cells, expected, [Constraint("g：总计 = 各项之和", ("g.total",), tuple(keys))], CFG)["g.other"]
+    assert out.value == 0 and out.needs_review and "readers_disagree" in out.flags and "unreadable" not in out.flags
+    assert any("全" in r and "0" in r for r in out.reasons)
+    # a text field keeps the label reading; digits that are no number leave the cell unreadable
+    text = repair({"t": _with_digits(mapped("t", "全", 0.4, kind="label", value_type="text"), "0", 0.6)},
+                  {"t": "text"}, [], CFG)["t"]
+    assert text.value == "全"
+    junk = repair({"n": _with_digits(mapped("n", "全", 0.4, kind="label"), "-.-", 0.6)}, {"n": "integer"}, [], CFG)["n"]
+    assert junk.value is None and "unreadable" in junk.flags
+
+
+def test_a_digit_fallback_confirmed_by_row_and_column_is_accepted():
+    key = gkey("r3", "b")  # truth 0
+    cells = grid_cells()
+    cells[key] = _with_digits(mapped(key, "区", 0.3, kind="label", row=2, col=1), "0", 0.9)
+    out = repair(cells, grid_expected(), grid_constraints(), CFG)[key]
+    assert out.value == 0 and not out.needs_review and out.flags == ["readers_disagree"]
+    # a wrong figure from the digit reader is overruled by the same two sums, never passed
+    cells[key] = _with_digits(mapped(key, "区", 0.3, kind="label", row=2, col=1), "8", 0.9)
+    out = repair(cells, grid_expected(), grid_constraints(), CFG)[key]
+    assert out.value == 0 and "repaired" in out.flags
