@@ -122,6 +122,11 @@ def tesseract_version() -> str:
     return first
 
 
+# Tesseract 5 reads a line again inverted (white on black) when it reads badly: never useful on our
+# black-on-white crops, and it costs numbers ~20% (measured: 3 of 467 sample crops read '' with it, '0'
+# at 0.9 without, which the label reader confirmed).
+_NO_INVERT = "-c tessedit_do_invert=0"
+
 # ------------------------------------------------------------------ tesserocr (the default)
 
 
@@ -139,6 +144,8 @@ class TesserocrEngine:
         self._number = PyTessBaseAPI(path=path, lang=cfg.number_lang, psm=PSM.SINGLE_LINE, oem=OEM.LSTM_ONLY)
         self._number.SetVariable("tessedit_char_whitelist", DIGIT_WHITELIST)
         self._label = PyTessBaseAPI(path=path, lang=cfg.label_lang, psm=PSM.SINGLE_BLOCK, oem=OEM.LSTM_ONLY)
+        for api in (self._number, self._label):
+            api.SetVariable("tessedit_do_invert", "0")
         self._want_osd = cfg.detect_orientation
         self._osd: object | None = None
 
@@ -196,7 +203,7 @@ class PytesseractEngine:
             lang, config = self._cfg.number_lang, f"--psm 7 --oem 1 -c tessedit_char_whitelist={DIGIT_WHITELIST}"
         else:
             lang, config = self._cfg.label_lang, "--psm 6 --oem 1"
-        config = f'--tessdata-dir "{self._tessdata}" {config}'
+        config = f'--tessdata-dir "{self._tessdata}" {config} {_NO_INVERT}'
         data = self._pt.image_to_data(Image.fromarray(image), lang=lang, config=config,
                                       output_type=self._pt.Output.DICT)
         lines: dict[tuple[int, int, int], list[str]] = {}
@@ -212,7 +219,7 @@ class PytesseractEngine:
 
     def label_score(self, image: np.ndarray) -> float:
         data = self._pt.image_to_data(Image.fromarray(image), lang=self._cfg.label_lang,
-                                      config=f'--tessdata-dir "{self._tessdata}" --psm 6 --oem 1',
+                                      config=f'--tessdata-dir "{self._tessdata}" --psm 6 --oem 1 {_NO_INVERT}',
                                       output_type=self._pt.Output.DICT)
         confs = [float(c) for c, w in zip(data["conf"], data["text"], strict=True) if float(c) >= 0 and w.strip()]
         return sum(confs) / len(confs) / 100.0 if confs else 0.0

@@ -175,3 +175,22 @@ def test_edge_lines_stop_once_title_and_closing_are_complete():
     asked.clear()
     assert _read_edge_lines(boxes[:2], 2, 3, read) == texts[:2] and asked == [0, 1]  # nothing read twice
     assert _read_edge_lines(boxes[:1], 0, 3, read) == texts[:1]
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.32])
+def test_text_binarisation_matches_opencvs_adaptive_gaussian(scale):
+    """The local mean taken at a quarter size agrees with OpenCV's exact one but for a few pixels."""
+    import cv2
+
+    t = simple_table()
+    page = ink(draw([t], size=(1600, 1200)))
+    light = np.linspace(-40, 25, page.shape[1])[None, :]  # uneven lighting across the page
+    gray = np.clip(page.astype(np.float32) + light, 0, 255).astype(np.uint8)
+    if scale != 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    block = max(15, int(round(101 * scale)) | 1)
+    exact = cv2.adaptiveThreshold(cv2.GaussianBlur(gray, (3, 3), 0), 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
+                                  cv2.THRESH_BINARY_INV, block, 26)
+    fast = binarize_text(gray, scale)
+    assert fast.dtype == np.uint8 and set(np.unique(fast)) <= {0, 255}
+    assert np.count_nonzero(fast != exact) <= 0.005 * max(1, np.count_nonzero(exact))
