@@ -66,7 +66,8 @@ def line_mask(binary: np.ndarray, scale: float, horizontal: bool, p: GridParams 
         n = max(1, int(round(n)))
         return cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1) if horizontal else (1, n))
 
-    m = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel(3))  # heal salt noise inside a rule
+    # heal salt noise inside a rule; at low dpi a 3 px close would also join the glyphs of a text line
+    m = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel(3 * min(1.0, scale)))
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, kernel(length))
     return cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel(p.heal_gap * scale))
 

@@ -1,4 +1,4 @@
-"""Two real ~96 dpi pages nobody here made (ICDAR 2019 cTDaR, BSD-2; see tests/data/ctdar/README.md)."""
+"""Three real ~96 dpi pages nobody here made (ICDAR 2019 cTDaR, BSD-2; see tests/data/ctdar/README.md)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _holder(box: tuple[int, int, int, int], cells: list) -> object | None:
     return best
 
 
-@pytest.mark.parametrize("name", ["testA_cTDaR_t10101", "testB2_cTDaR_t10030"])
+@pytest.mark.parametrize("name", ["testA_cTDaR_t10101", "testB2_cTDaR_t10030", "testB2_cTDaR_t10021"])
 def test_every_ruled_table_is_found_upright(name):
     cfg = Config(workers=1)
     result = analyse_page(render_page(probe(DATA / f"{name}.jpg", cfg), 1, cfg), cfg)
