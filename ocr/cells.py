@@ -122,11 +122,16 @@ def crop_line(binary: np.ndarray, box: BBox) -> np.ndarray:
 
 
 def _clean(ink: np.ndarray, rule: np.ndarray, scale: float) -> np.ndarray:
-    """Remove the rules, specks and rule ghosts from a cell's binary crop."""
+    """Remove the rules, specks and rule ghosts from a cell's binary crop (one labelling for both)."""
     ink = ink.copy()
     ink[rule > 0] = 0
-    ink = _drop_specks(ink, max(3, int(6 * scale * scale)))
-    return _drop_bars(ink, scale)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    drop = np.zeros(n, dtype=bool)
+    drop[1:] = stats[1:, cv2.CC_STAT_AREA] < max(3, int(6 * scale * scale))
+    drop |= _bars(stats, ink.shape, scale)
+    if drop.any():
+        ink[drop[labels]] = 0
+    return ink
 
 
 def _drop_specks(ink: np.ndarray, min_area: int) -> np.ndarray:
@@ -139,29 +144,25 @@ def _drop_specks(ink: np.ndarray, min_area: int) -> np.ndarray:
     return ink
 
 
-def _drop_bars(ink: np.ndarray, scale: float) -> np.ndarray:
-    """Remove rule remnants the mask missed: thin bars along the crop's edge, and hairlines anywhere.
+def _bars(stats: np.ndarray, shape: tuple[int, ...], scale: float) -> np.ndarray:
+    """Which components are rule remnants the mask missed: thin bars along the crop's edge, and
+    hairlines anywhere.
 
     Read as '|' they turn '0' into '| 0' with high confidence. Printed strokes are at least 3 px wide at
     300 dpi, so a 1-2 px line is a rule ghost or a scratch (not applied below ~180 dpi, where glyph
     strokes are that thin too).
     """
-    h, w = ink.shape
+    h, w = shape[:2]
     hair = int(round(2 * scale)) if scale >= 0.6 else 0
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    drop = np.zeros(n, dtype=bool)
-    for i in range(1, n):
-        x, y, cw, ch, _ = stats[i]
-        near_side = x <= 2 or x + cw >= w - 2
-        near_end = y <= 2 or y + ch >= h - 2
-        side_bar = near_side and ch >= 0.5 * h and cw <= max(3, 0.2 * ch)
-        end_bar = near_end and cw >= 0.5 * w and ch <= max(3, 0.2 * cw)
-        hairline = min(cw, ch) <= hair and max(cw, ch) >= 8 * hair
-        drop[i] = side_bar or end_bar or hairline
-    if drop.any():
-        ink = ink.copy()
-        ink[drop[labels]] = 0
-    return ink
+    x, y, cw, ch = (stats[:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    near_side = (x <= 2) | (x + cw >= w - 2)
+    near_end = (y <= 2) | (y + ch >= h - 2)
+    side_bar = near_side & (ch >= 0.5 * h) & (cw <= np.maximum(3, 0.2 * ch))
+    end_bar = near_end & (cw >= 0.5 * w) & (ch <= np.maximum(3, 0.2 * cw))
+    hairline = (np.minimum(cw, ch) <= hair) & (np.maximum(cw, ch) >= 8 * hair)
+    out = side_bar | end_bar | hairline
+    out[0] = False  # the background
+    return out
 
 
 def _bands(rows: np.ndarray, min_gap: int) -> list[tuple[int, int]]:

@@ -27,7 +27,7 @@ _OSD_MIN_CONFIDENCE = 5.0  # a wrong half turn ruins a page; a missed one is rar
 # crops turned upside down 0-53 (median 17). A page is called one way up only by a wide margin.
 _HALF_TURN_MARGIN = 0.25
 _HALF_TURN_CROPS = 3
-_SURELY_UPRIGHT = 0.75  # no upside-down crop of the samples read above 0.53; three together far less
+_SURELY_UPRIGHT = 0.75  # no upside-down crop of the samples read above 0.53; two together far less
 _WINDOW_ASPECT = 5.0  # read at most this many heights of a crop: four or five glyphs
 _LABEL_ASPECT = 2.0  # a crop at least this wide (in heights, padding included): three glyphs or more
 
@@ -148,7 +148,10 @@ def half_turn_by_reading(crops: list[np.ndarray], score: Callable[[np.ndarray], 
     windows = [c[:, : int(_WINDOW_ASPECT * c.shape[0])] for c in chosen[:_HALF_TURN_CROPS]]
     if len(windows) < 2:
         return None
-    upright = float(np.mean([score(c) for c in windows]))
+    scores = [score(c) for c in windows[:2]]
+    if float(np.mean(scores)) >= _SURELY_UPRIGHT:  # two crops that read well settle it: most pages
+        return 0
+    upright = float(np.mean(scores + [score(c) for c in windows[2:]]))
     if upright >= _SURELY_UPRIGHT:
         return 0
     flipped = float(np.mean([score(cv2.rotate(c, cv2.ROTATE_180)) for c in windows]))
