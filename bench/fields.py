@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
                   "ingest": {"seconds": run.seconds, "returncode": run.returncode},
                   "code": {"start": state, "end": code_state()}}
     print_report(console, scores)
-    if "code" in result and result["code"]["end"] != result["code"]["start"]:
+    if "code" in result and result["code"]["end"]["code_sha256"] != result["code"]["start"]["code_sha256"]:
         console.print(f"[bold red]WARNING: ocr/ or flows/ changed during the run (now {result['code']['end']}): "
                       "the records may come from different code; run again[/bold red]")
     result["tiers"] = {tier: {**s.to_json(), "targets": check_targets(tier, s.after)} for tier, s in scores.items()}
