@@ -71,3 +71,14 @@ def test_a_configured_api_is_used_instead(monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     with ephemeral_api() as api:
         assert api is None
+
+
+def test_workers_leave_the_cores_to_each_other(pool):
+    """One OpenCV thread per worker process: the pool already has a worker per core."""
+    assert pool._executor.submit(_opencv_threads).result() == 1  # noqa: SLF001
+
+
+def _opencv_threads() -> int:
+    import cv2
+
+    return cv2.getNumThreads()
