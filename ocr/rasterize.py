@@ -193,9 +193,10 @@ def _page_scan(info: DocumentInfo, number: int) -> np.ndarray | None:
     """The page's pixels straight from its one embedded JPEG, or None when the page is anything more.
 
     Taken only when rendering could not differ: the content stream draws exactly one 8-bit RGB or grey
-    DCT image and nothing else, mapped onto the whole (unrotated, uncropped) page with no flip, at the
-    render size to within a pixel; no masks, decode arrays or colour transforms. Anything else, or
-    anything unexpected while looking, goes to poppler.
+    DCT image and nothing else, mapped onto the whole (unrotated, uncropped, unannotated) page with no
+    flip, the JPEG itself at the render size to within a pixel; no masks, decode arrays or colour
+    transforms, EXIF orientation ignored. Anything else, or anything unexpected while looking, goes
+    to poppler.
     """
     import pikepdf
 
@@ -207,13 +208,19 @@ def _page_scan(info: DocumentInfo, number: int) -> np.ndarray | None:
         return None
     if raw is None:
         return None
+    w, h = info.page_sizes[number - 1]
     try:
-        with Image.open(io.BytesIO(raw)) as head:
+        with Image.open(io.BytesIO(raw)) as head:  # the JPEG's own header, not the PDF's word for it
             mode, size = head.mode, head.size
-        if mode not in ("RGB", "L"):
-            return None
-        pixels = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR if mode == "RGB" else cv2.IMREAD_GRAYSCALE)
-    except (OSError, SyntaxError, ValueError, cv2.error):
+    except Exception:  # noqa: BLE001 - unreadable, or a decompression bomb: poppler judges and reports
+        return None
+    if mode not in ("RGB", "L") or abs(size[0] - w) > _SIZE_SLACK or abs(size[1] - h) > _SIZE_SLACK:
+        return None
+    # EXIF orientation is a camera's note to viewers; a PDF draws the samples as stored (poppler too).
+    flags = (cv2.IMREAD_COLOR if mode == "RGB" else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        pixels = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+    except cv2.error:
         return None
     if pixels is None or (pixels.shape[1], pixels.shape[0]) != size:
         return None  # cut short or corrupt: poppler says what is wrong with it
@@ -226,8 +233,8 @@ def _lone_jpeg(page: object, size: tuple[int, int]) -> bytes | None:
     import pikepdf
 
     assert isinstance(page, pikepdf.Page)
-    if int(page.obj.get("/Rotate", 0)) % 360 or "/UserUnit" in page.obj:
-        return None
+    if int(page.obj.get("/Rotate", 0)) % 360 or "/UserUnit" in page.obj or len(page.obj.get("/Annots", [])):
+        return None  # turned, scaled, or with annotations (stamps, notes, form fields) drawn over the scan
     box = [Decimal(str(v)) for v in page.mediabox]
     if "/CropBox" in page.obj and [Decimal(str(v)) for v in page.cropbox] != box:
         return None

@@ -200,21 +200,78 @@ def test_a_page_that_is_one_jpeg_is_decoded_not_rendered(tmp_path, mode):
     assert render_page(probe(path, cfg200), 1, cfg200).rgb.shape[:2] == (2338, 1654)
 
 
-def test_a_jpeg_with_anything_drawn_over_it_is_rendered(tmp_path):
-    from reportlab.lib.utils import ImageReader
+def _scan_pdf(path, jpeg: bytes):
+    import img2pdf
 
-    jpeg = _scan_jpeg((827, 1169))
-    path = tmp_path / "overlay.pdf"
-    c = canvas.Canvas(str(path), pagesize=(595.44, 841.68))
-    c.drawImage(ImageReader(io.BytesIO(jpeg)), 0, 0, 595.44, 841.68)
-    c.setLineWidth(6)
-    c.line(0, 400, 595, 400)  # a vector rule over the scan: only a renderer shows it
-    c.showPage()
-    c.save()
+    path.write_bytes(img2pdf.convert(jpeg))
+    return path
+
+
+def _rule_band(page) -> float:
+    """Mean darkness where a 12 pt black bar was drawn over the scan (y 380-392 pt on a 100 dpi page)."""
+    y = round((841.68 - 386) / 72 * 100)
+    return float(page.rgb[y - 2:y + 3, 100:700].max(axis=2).mean())
+
+
+def test_a_jpeg_with_anything_drawn_over_it_is_rendered(tmp_path):
+    path = _scan_pdf(tmp_path / "overlay.pdf", _scan_jpeg((827, 1169)))
+    cfg = Config(workers=1, dpi=100)
+    assert _rule_band(render_page(probe(path, cfg), 1, cfg)) > 100  # the bare scan: no bar there
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        pdf.pages[0].contents_add(pikepdf.Stream(pdf, b"q 0 g 0 380 595 12 re f Q"), prepend=False)
+        pdf.save(path)
+    assert _rule_band(render_page(probe(path, cfg), 1, cfg)) < 60  # only a renderer shows the vector bar
+
+
+def test_an_annotation_over_the_scan_is_rendered(tmp_path):
+    path = _scan_pdf(tmp_path / "stamped.pdf", _scan_jpeg((827, 1169)))
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        look = pikepdf.Stream(pdf, b"0 g 0 0 595 12 re f")
+        look.Type, look.Subtype, look.BBox = pikepdf.Name.XObject, pikepdf.Name.Form, [0, 0, 595, 12]
+        annot = pdf.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Square, Rect=[0, 380, 595, 392], F=4,
+            AP=pikepdf.Dictionary(N=look)))
+        pdf.pages[0].obj.Annots = pdf.make_indirect(pikepdf.Array([annot]))
+        pdf.save(path)
+    cfg = Config(workers=1, dpi=100)
+    assert _rule_band(render_page(probe(path, cfg), 1, cfg)) < 60
+
+
+def test_exif_orientation_inside_a_scan_is_ignored_as_poppler_does(tmp_path):
+    rng = np.random.default_rng(7)
+    arr = rng.integers(150, 256, (1169, 827, 3), dtype=np.uint8)
+    arr[:100, :100] = 0  # a dark corner at the top left, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 3  # "rotate 180 to view"
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=90, dpi=(100, 100), exif=exif.tobytes())
+    path = tmp_path / "exif.pdf"
+    path.write_bytes(_one_jpeg_pdf(buf.getvalue()))
     cfg = Config(workers=1, dpi=100)
     page = render_page(probe(path, cfg), 1, cfg)
-    y = round((841.68 - 400) / 72 * 100)
-    assert page.rgb[y - 2:y + 3, 100:700].max(axis=2).mean() < 60
+    assert page.rgb[:100, :100].mean() < 60 and page.rgb[-100:, -100:].mean() > 120
+
+
+def _one_jpeg_pdf(jpeg: bytes) -> bytes:
+    """img2pdf honours EXIF rotation by turning the page: build the one-image PDF by hand instead."""
+    pdf = pikepdf.new()
+    image = pikepdf.Stream(pdf, jpeg)
+    image.Type, image.Subtype, image.Filter = pikepdf.Name.XObject, pikepdf.Name.Image, pikepdf.Name.DCTDecode
+    image.Width, image.Height, image.BitsPerComponent, image.ColorSpace = 827, 1169, 8, pikepdf.Name.DeviceRGB
+    page = pdf.add_blank_page(page_size=(595.44, 841.68))
+    page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+    page.obj.Contents = pdf.make_stream(b"q 595.44 0 0 841.68 0 0 cm /Im0 Do Q")
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def test_a_jpeg_larger_than_its_pdf_entries_say_is_rendered_at_the_pages_size(tmp_path):
+    big = _scan_jpeg((1654, 2338))  # the image dictionary below claims 827 x 1169
+    path = tmp_path / "liar.pdf"
+    path.write_bytes(_one_jpeg_pdf(big))
+    cfg = Config(workers=1, dpi=100)
+    assert render_page(probe(path, cfg), 1, cfg).rgb.shape[:2] == (1169, 827)
 
 
 def test_a_rotated_scan_page_is_rendered_turned(tmp_path):
