@@ -132,6 +132,19 @@ def test_half_turn_by_reading_label_cells():
     assert half_turn_by_reading(_label_crops(["总", "计"]), score) is None
 
 
+def test_degraded_upright_crops_are_never_turned_on_a_slim_margin():
+    """Noise can make an upright crop read a little better upside down; it never reads well that way."""
+    score = engine_for(Config(workers=1)).label_score
+    rng = np.random.default_rng(3)
+    labels = _label_crops(["本年新收政府信息公开申请数量", "上年结转政府信息公开申请数量", "行政规范性文件"])
+    noisy = [np.where(rng.random(c.shape) < 0.12, 0, c).astype(np.uint8) for c in labels]
+    assert half_turn_by_reading(noisy, score) in (0, None)
+    # a scorer that prefers upside down, but weakly, is no reason to turn the page
+    weak = {True: 0.05, False: 0.4}
+    # (windows are views of the crops, turned copies own their pixels)
+    assert half_turn_by_reading(labels, lambda c: weak[c.base is not None]) is None
+
+
 def test_a_page_without_tables_skips_the_half_turn_check(monkeypatch):
     from ocr import pipeline
     from ocr.model import PageImage
