@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ocr.export import FORMATS, load_records, record_files, write
 from ocr.rasterize import find_inputs
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports a SIGINT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,11 +126,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return unwritable
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no phoning home from batch jobs
     os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")  # the run's own server needs no UI (~0.6 s)
+    # The run's own server is gone with the run: its log records would be thrown away (and a log flushed
+    # after it stopped prints "Error logging to API"). A configured server still gets the flow's states.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
     from flows.server import ServerError, ephemeral_api
 
+    signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: workers and the server are stopped
     try:
         with ephemeral_api() as api:  # started first: it takes longest, and the rest overlaps its start
             from flows.report import run_ingest
@@ -137,7 +143,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except ServerError as exc:
         print(f"reportscan: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
+    except KeyboardInterrupt:
+        print("reportscan: interrupted; the records already written are whole, the rest were not written",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_INPUT if summary.failures or path_errors else EXIT_OK
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_samples(args: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-_PORT_IN_USE = 3  # uvicorn's exit code when the port was taken between our check and its bind
+_PORT_IN_USE = 3  # uvicorn's exit code when it cannot start, e.g. the port was taken after our check
+_RELAUNCHES = 3  # another port is tried this often; a server that fails at start-up every time is reported
 _STARTUP_TIMEOUT = 90.0  # seconds; Prefect's own default for its ephemeral server is 20-90 depending on version
 
 
@@ -63,14 +64,17 @@ class EphemeralApi:
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C at the terminal is the CLI's; it stops the server itself
         )
 
     def wait(self, timeout: float = _STARTUP_TIMEOUT) -> str:
         """Block until the API answers its health check; its URL."""
         deadline = time.monotonic() + timeout
+        relaunches = 0
         while time.monotonic() < deadline:
             code = self.process.poll()
-            if code == _PORT_IN_USE:
+            if code == _PORT_IN_USE and relaunches < _RELAUNCHES:
+                relaunches += 1
                 self.port = _free_port()
                 self.process = self._launch()
                 continue

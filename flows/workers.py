@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -46,6 +47,7 @@ def _start_worker(cfg: Config) -> None:
     fought each other (measured on the 23 sample pages, 2 workers: worker CPU 36.8 -> ~30 s, wall
     27.4 -> 22.6 s). A single in-process worker keeps them.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the flow's to handle: it closes the pool
     return_freed_pages()
     import cv2
 
@@ -77,6 +79,7 @@ class PagePool:
         self.workers = workers
         self._cfg = cfg
         self._lock = threading.Lock()
+        self._closed = False
         self._executor: ProcessPoolExecutor | None = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -88,25 +91,29 @@ class PagePool:
 
     def run(self, info: DocumentInfo, number: int, cfg: Config) -> PageResult:
         ex = self._executor
-        if ex is None:
+        if self._closed:
+            raise RuntimeError(f"page {number}: the page workers were shut down (the run is ending)")
+        if ex is None:  # unpickled elsewhere (a Dask worker): the page runs where its task runs
             return _page(info, number, cfg)
         try:
             return ex.submit(_page, info, number, cfg).result()
         except BrokenProcessPool as exc:
             with self._lock:
-                if self._executor is ex:
+                if self._executor is ex and not self._closed:
                     ex.shutdown(wait=False, cancel_futures=True)
                     self._executor = self._start()
             raise WorkerLost(f"page {number}: its worker process died ({exc})") from exc
 
     def close(self) -> None:
+        """Stop the workers (pages under way finish first); later pages are refused, never run here."""
         with self._lock:
+            self._closed = True
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"workers": self.workers, "_cfg": self._cfg, "_executor": None}
+        return {"workers": self.workers, "_cfg": self._cfg, "_executor": None, "_closed": False}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -143,3 +143,60 @@ def test_out_that_is_a_file_is_bad_usage(tmp_path):
     assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
     r = run("inspect", png, "--out", tmp_path / "o2", "--dpi", "10")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child nobody reaped yet: this sandbox's pid 1 may not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of `pid` (from /proc)."""
+    parents: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                parents[int(d.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        out.update(kids)
+        todo.extend(kids)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_stops_its_workers_and_server_and_leaves_no_half_record(tmp_path, sig):
+    import signal
+    import time
+
+    from conftest import SAMPLES
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*REPORTSCAN, "ingest", str(SAMPLES), "--out", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
+                            env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # the first record is written: the server and the workers are busy
+    kids = _children(proc.pid)
+    assert kids, "the run should have its server and workers by now"
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    time.sleep(1)
+    assert not {k for k in kids if _running(k)}  # nothing left running
+    for rec in out.glob("*.json"):  # whatever was written is whole
+        json.loads(rec.read_text(encoding="utf-8"))
+    assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))

@@ -82,3 +82,12 @@ def _opencv_threads() -> int:
     import cv2
 
     return cv2.getNumThreads()
+
+
+def test_a_closed_pool_refuses_pages_instead_of_running_them_here():
+    cfg = Config(workers=2)
+    p = PagePool(2, cfg)
+    p.close()
+    info, n = _last_page(cfg)
+    with pytest.raises(RuntimeError, match="shut down"):
+        p.run(info, n, cfg)
