@@ -3,7 +3,7 @@
 PDFs go through poppler (pdfinfo to validate and size every page, pdftoppm via pdf2image to render
 one page per call, so a 300-page PDF is never all in memory); images through Pillow. A scanned page
 that is nothing but one JPEG laid over the whole page at the render dpi is that JPEG's pixels: it is
-decoded directly (~0.05 s) instead of rendered (~0.3 s), which is what most scanners write.
+decoded directly (~0.03-0.05 s) instead of rendered (~0.3 s), which is what most scanners write.
 """
 
 from __future__ import annotations

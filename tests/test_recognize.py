@@ -193,4 +193,7 @@ def test_text_binarisation_matches_opencvs_adaptive_gaussian(scale):
                                   cv2.THRESH_BINARY_INV, block, 26)
     fast = binarize_text(gray, scale)
     assert fast.dtype == np.uint8 and set(np.unique(fast)) <= {0, 255}
-    assert np.count_nonzero(fast != exact) <= 0.005 * max(1, np.count_nonzero(exact))
+    if scale < 0.5:  # a small page takes the exact threshold: its blur is cheap there
+        assert np.array_equal(fast, exact)
+    else:  # the quarter-size mean: a few pixels on the edge of the threshold differ
+        assert 0 < np.count_nonzero(fast != exact) <= 0.005 * np.count_nonzero(exact)
