@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 import numpy as np
@@ -114,14 +115,14 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     page.rgb = upright
     grids, text = found.grids, found.text
     tables = []
-    for grid, crops in zip(grids, found.crops or [[None] * len(g.cells) for g in grids], strict=True):
+    for ti, grid in enumerate(grids):
         cells = []
-        for gc, crop in zip(grid.cells, crops, strict=True):
+        for ci, gc in enumerate(grid.cells):
             bbox = _bbox(to_original(gc.corners, orientation), (w, h))
-            if crop is None:
-                reading, source = read_text_layer(bbox, words or []), "text_layer"
+            if words is not None:
+                reading, source = read_text_layer(bbox, words), "text_layer"
             else:
-                reading, source = read_cell(crop, engine), "tesseract"
+                reading, source = read_cell(found.crops[ti][ci], engine), "tesseract"
             raw_flags = [*reading.flags, "grid_uncertain"] if gc.uncertain else reading.flags
             review, flags = needs_review(reading.kind, reading.confidence, raw_flags, cfg)
             cells.append(Cell(
@@ -139,7 +140,7 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     if want_lines and words is not None:
         lines = _read_edge_lines(_prose_from_layer(words, [t.bbox for t in tables], (w, h)), *edge_lines, read=str)
     elif want_lines:
-        lines = _read_edge_lines(text_line_boxes(text, [g.bbox for g in grids], scale), *edge_lines,
+        lines = _read_edge_lines(found.line_boxes, *edge_lines,
                                  read=lambda box: clean_text(engine.read(crop_line(text, box), "label").text, "label"))
     return PageResult(number=number, width=w, height=h, rotation=orientation.rotation,
                       skew=round(orientation.skew, 3), tables=tables, lines=[ln for ln in lines if ln],
@@ -148,32 +149,37 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
 
 @dataclass
 class _Found:
-    """What the page's upright image gave: its tables, rule mask, binarisations and cell crops."""
+    """What the page's upright image gave: its tables, text binarisation and cell crops."""
 
     grids: list[Grid]
-    rules: np.ndarray
-    binary: np.ndarray
+    scale: float
     text: np.ndarray | None  # the text binarisation, when something on the page is to be OCR'd
-    crops: list[list[CellImage]] | None  # per table, per cell; None when the cells come from a text layer
+    crops: list[list[CellImage]]  # per table, per cell; empty when the cells come from a text layer
+
+    @cached_property
+    def line_boxes(self) -> list[BBox]:
+        """The prose lines outside the tables, found once: the half-turn check and the title share them."""
+        assert self.text is not None
+        return text_line_boxes(self.text, [g.bbox for g in self.grids], self.scale)
 
 
-def _find(upright: np.ndarray, scale: float, lines: bool, ocr: bool = True) -> _Found:
+def _find(upright: np.ndarray, scale: float, lines: bool, ocr: bool) -> _Found:
     binary = binarize(upright, scale)
     grids, rules = detect_tables(binary, scale, gray=upright)
     text = binarize_text(upright, scale) if ocr and (grids or lines) else None
-    crops = [[crop_cell(text, rules, gc, scale, binary) for gc in g.cells] for g in grids] if text is not None else None
-    return _Found(grids, rules, binary, text, crops)
+    crops = [[crop_cell(text, rules, gc, scale, binary) for gc in g.cells] for g in grids] if text is not None else []
+    return _Found(grids, scale, text, crops)
 
 
 def _half_turn(found: _Found, engine: Engine, upright: np.ndarray, scale: float) -> int:
     """Clockwise degrees (0 or 180) the upright-looking page still needs: from its label cells (or, on
     a page without them, its prose lines) read both ways up when they can tell, else from OSD (about
     three times the time, and it holds the GIL)."""
-    crops = [c.image for cells in found.crops or [] for c in cells
+    crops = [c.image for cells in found.crops for c in cells
              if c.image is not None and c.lines == 1 and not c.numeric_shape]
     if len(crops) < 2 and found.text is not None:
-        boxes = text_line_boxes(found.text, [g.bbox for g in found.grids], scale)
-        crops = [crop_line(found.text, b) for b in sorted(boxes, key=lambda b: b[0] - b[2])[:3]]
+        widest = sorted(found.line_boxes, key=lambda b: b[0] - b[2])[:3]
+        crops = [crop_line(found.text, b) for b in widest]
     turn = half_turn_by_reading(crops, engine.label_score) if crops else None
     return osd_turn(upright, engine.osd, scale) if turn is None else turn
 

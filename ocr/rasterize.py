@@ -185,7 +185,7 @@ def _render_pdf_page(info: DocumentInfo, number: int, cfg: Config) -> PageImage:
 
 
 _SCAN_OPS = frozenset({"q", "Q", "cm", "Do"})
-_SCAN_SPACES = {"/DeviceRGB": 3, "/DeviceGray": 1}
+_SCAN_SPACES = frozenset({"/DeviceRGB", "/DeviceGray"})
 _SIZE_SLACK = 1  # px: the page's size at the dpi, rounded either way (by poppler, by the scanner)
 
 
@@ -260,7 +260,7 @@ def _lone_jpeg(page: object, size: tuple[int, int]) -> bytes | None:
     if not np.allclose(draws, want, atol=0.05):
         return None
     checks = (image.get("/Subtype") == "/Image", image.get("/Filter") == "/DCTDecode",
-              _SCAN_SPACES.get(str(image.get("/ColorSpace"))) is not None, image.get("/BitsPerComponent") == 8,
+              str(image.get("/ColorSpace")) in _SCAN_SPACES, image.get("/BitsPerComponent") == 8,
               not any(k in image for k in ("/Decode", "/SMask", "/Mask", "/ImageMask", "/DecodeParms")),
               abs(int(image.get("/Width", 0)) - size[0]) <= _SIZE_SLACK,
               abs(int(image.get("/Height", 0)) - size[1]) <= _SIZE_SLACK)

@@ -198,14 +198,17 @@ class PytesseractEngine:
         self._cfg = cfg
         self._tessdata = str(tessdata_dir())
 
-    def read(self, image: np.ndarray, mode: Mode) -> Reading:
+    def _data(self, image: np.ndarray, mode: Mode) -> dict[str, list]:
         if mode == "number":
             lang, config = self._cfg.number_lang, f"--psm 7 --oem 1 -c tessedit_char_whitelist={DIGIT_WHITELIST}"
         else:
             lang, config = self._cfg.label_lang, "--psm 6 --oem 1"
         config = f'--tessdata-dir "{self._tessdata}" {config} {_NO_INVERT}'
-        data = self._pt.image_to_data(Image.fromarray(image), lang=lang, config=config,
+        return self._pt.image_to_data(Image.fromarray(image), lang=lang, config=config,
                                       output_type=self._pt.Output.DICT)
+
+    def read(self, image: np.ndarray, mode: Mode) -> Reading:
+        data = self._data(image, mode)
         lines: dict[tuple[int, int, int], list[str]] = {}
         confs = []
         for i, word in enumerate(data["text"]):
@@ -218,9 +221,7 @@ class PytesseractEngine:
         return Reading(text, min(confs) / 100.0 if confs and text else 0.0, mode)
 
     def label_score(self, image: np.ndarray) -> float:
-        data = self._pt.image_to_data(Image.fromarray(image), lang=self._cfg.label_lang,
-                                      config=f'--tessdata-dir "{self._tessdata}" --psm 6 --oem 1 {_NO_INVERT}',
-                                      output_type=self._pt.Output.DICT)
+        data = self._data(image, "label")
         confs = [float(c) for c, w in zip(data["conf"], data["text"], strict=True) if float(c) >= 0 and w.strip()]
         return sum(confs) / len(confs) / 100.0 if confs else 0.0
 
