@@ -39,9 +39,13 @@ def _small_binary(gray: np.ndarray) -> tuple[np.ndarray, float]:
     return binary, min(f, 1.0)
 
 
-def estimate_skew(gray: np.ndarray) -> float:
-    """Degrees the content is turned counter-clockwise; 0.0 on a page with nothing to measure."""
-    binary, _ = _small_binary(gray)
+def estimate_skew(gray: np.ndarray, binary: np.ndarray | None = None) -> float:
+    """Degrees the content is turned counter-clockwise; 0.0 on a page with nothing to measure.
+
+    `binary` is `_small_binary(gray)` when the caller has it already.
+    """
+    if binary is None:
+        binary, _ = _small_binary(gray)
     h, w = binary.shape
     # Hough's cost grows with the points it votes for: keep only long horizontal runs, which drops glyph
     # strokes (~17 px wide glyphs at this size). Thickening by 3 px first keeps a thin rule tilted by 6
@@ -98,9 +102,10 @@ def _profile_skew(binary: np.ndarray) -> float:
     return float(best)
 
 
-def text_direction_is_vertical(gray: np.ndarray) -> bool:
+def text_direction_is_vertical(gray: np.ndarray, binary: np.ndarray | None = None) -> bool:
     """True when ink runs in columns rather than rows: the page is turned a quarter."""
-    binary, _ = _small_binary(gray)
+    if binary is None:
+        binary, _ = _small_binary(gray)
     if cv2.countNonZero(binary) < 200:
         return False
     # Smear along each direction; text rows join into long horizontal runs on an upright page.
@@ -171,13 +176,15 @@ def orient(gray: np.ndarray, osd: OsdFn | None = None, scale: float = 1.0,
     so); `rotation` imposes the clockwise turn instead of guessing it.
     """
     h, w = gray.shape[:2]
+    small = None
     if rotation is None:
-        rotation = 90 if text_direction_is_vertical(gray) else 0
+        small, _ = _small_binary(gray)  # one copy for both questions while the page is unturned
+        rotation = 90 if text_direction_is_vertical(gray, small) else 0
         if osd is not None:
             rotation = (rotation + osd_turn(rotate_quarter(gray, rotation), osd, scale)) % 360
     upright = rotate_quarter(gray, rotation)
     q = _quarter_matrix(rotation, w, h)
-    skew = estimate_skew(upright)
+    skew = estimate_skew(upright, small if rotation == 0 else None)
     uh, uw = upright.shape[:2]
     if abs(skew) < 0.02:
         return upright, Orientation(rotation, 0.0, q)
