@@ -133,13 +133,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
     from flows.server import ServerError, ephemeral_api
+    from flows.workers import head_start, page_pool
 
     signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: workers and the server are stopped
+    paths = [str(f) for f in files]
     try:
-        with ephemeral_api() as api:  # started first: it takes longest, and the rest overlaps its start
+        # The API is started first: it takes longest. The workers start next (before Prefect's own import
+        # here) and begin on the first pages while it boots.
+        with ephemeral_api() as api, page_pool(cfg) as pool:
+            if api is not None:
+                head_start(pool, paths, cfg)
             from flows.report import run_ingest
 
-            summary = run_ingest([str(f) for f in files], args.out, cfg, api)
+            summary = run_ingest(paths, args.out, cfg, api, pool)
     except ServerError as exc:
         print(f"reportscan: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY

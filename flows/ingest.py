@@ -9,8 +9,7 @@ work itself runs in plain worker processes (flows/workers.py) when there is more
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.workers import PagePool, return_freed_pages
+from flows.workers import PagePool, run_page
 from ocr.config import Config
 from ocr.errors import InputError
 from ocr.model import PageResult
-from ocr.pipeline import process_page
 from ocr.rasterize import DocumentInfo, probe
 from ocr.records import build_record, output_names, write_json_atomic, write_record
 from ocr.template import Template, load_templates
@@ -42,7 +40,7 @@ def _transient(_task: Any, _run: Any, state: Any) -> bool:
       persist_result=False)
 def page_task(info: DocumentInfo, number: int, cfg: Config, pool: PagePool | None = None) -> PageResult:
     if pool is None:
-        return process_page(info, number, cfg)
+        return run_page(info, number, cfg)
     return pool.run(info, number, cfg)
 
 
@@ -92,21 +90,6 @@ def task_runner_for(pool: PagePool | None) -> ThreadPoolTaskRunner:
     """Page tasks run in the flow's threads; with a pool they only wait on it, two a worker, so a
     worker always has its next page queued while a finished page's task reports back to Prefect."""
     return ThreadPoolTaskRunner(max_workers=1 if pool is None else 2 * pool.workers)
-
-
-@contextmanager
-def page_pool(cfg: Config) -> Iterator[PagePool | None]:
-    """The worker processes for `cfg.workers` > 1 (started now, warming while the API starts); None
-    for one worker, whose pages run in the flow's own thread."""
-    if cfg.workers <= 1:
-        return_freed_pages()
-        yield None
-        return
-    pool = PagePool(cfg.workers, cfg)
-    try:
-        yield pool
-    finally:
-        pool.close()
 
 
 def run_batch(paths: list[str], out_dir: str, cfg: Config, pool: PagePool | None,

@@ -9,16 +9,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flows.ingest import LocalHook, Summary, page_pool, run_batch
+from flows.ingest import LocalHook, Summary, run_batch
 from flows.server import EphemeralApi
+from flows.workers import PagePool
 from ocr.config import Config
 
 
-def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | None = None) -> Summary:
-    """Run the batch against `api` (the run's own server, still starting) or the configured Prefect API.
-
-    The page workers start and warm up (imports, engines) while the API finishes starting.
-    """
+def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | None = None,
+               pool: PagePool | None = None) -> Summary:
+    """Run the batch on `pool` against `api` (the run's own server, still starting) or the configured
+    Prefect API."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     err = Console(stderr=True)
@@ -29,13 +29,12 @@ def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | Non
         def progress(done: int, total: int) -> None:
             bar.update(job, completed=done, total=total)
 
-        with page_pool(cfg) as pool:
-            configured = PREFECT_API_URL.value()
-            if api is not None and configured:  # a profile names a server: use it, not ours
-                api.stop()
-            url = configured or (api.wait() if api is not None else None)
-            with temporary_settings({PREFECT_API_URL: url} if url else {}):
-                summary = run_batch(files, str(out), cfg, pool, LocalHook(progress))
+        configured = PREFECT_API_URL.value()
+        if api is not None and configured:  # a profile names a server: use it, not ours
+            api.stop()
+        url = configured or (api.wait() if api is not None else None)
+        with temporary_settings({PREFECT_API_URL: url} if url else {}):
+            summary = run_batch(files, str(out), cfg, pool, LocalHook(progress))
     for f in summary.failures:
         print(f"{f.path}: {f.reason}", file=sys.stderr)
     table = Table(title="reportscan ingest")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from flows.ingest import Summary, page_pool, run_batch
+from flows.ingest import Summary, run_batch
+from flows.workers import page_pool
 from ocr.config import Config
 from ocr.rasterize import find_inputs
 

@@ -23,7 +23,8 @@ DOCS = sorted(p.name.removesuffix(".truth.json") for p in SAMPLES.glob("*.truth.
 
 @pytest.fixture(scope="module")
 def ingested(prefect_harness, tmp_path_factory):
-    from flows.ingest import page_pool, run_batch
+    from flows.ingest import run_batch
+    from flows.workers import page_pool
 
     out = tmp_path_factory.mktemp("records")
     cfg = Config(workers=2)

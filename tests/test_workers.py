@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import signal
@@ -12,7 +13,7 @@ import pytest
 from conftest import SAMPLES
 
 from flows.server import EphemeralApi, ephemeral_api
-from flows.workers import PagePool, WorkerLost
+from flows.workers import PagePool, WorkerLost, head_start
 from ocr.config import Config
 from ocr.rasterize import probe
 
@@ -91,3 +92,49 @@ def test_a_closed_pool_refuses_pages_instead_of_running_them_here():
     info, n = _last_page(cfg)
     with pytest.raises(RuntimeError, match="shut down"):
         p.run(info, n, cfg)
+
+
+def test_a_head_started_page_is_taken_over_by_its_task(pool):
+    cfg = Config(workers=2)
+    info, n = _last_page(cfg)
+    pool.head_start(info, range(n, n + 1), cfg)
+    early = pool._early[(str(info.path), n)][2]  # noqa: SLF001
+    res = pool.run(info, n, cfg)
+    assert res is early.result() and res.error is None and res.lines
+    assert (str(info.path), n) not in pool._early  # noqa: SLF001 - a retry runs the page afresh
+    assert pool.run(info, n, cfg) is not res
+
+
+def test_a_head_start_on_other_content_or_settings_is_not_used(pool):
+    cfg = Config(workers=2)
+    info, n = _last_page(cfg)
+    for other, other_cfg in ((dataclasses.replace(info, sha256="0" * 64), cfg), (info, Config(workers=2, dpi=200))):
+        pool.head_start(other, range(n, n + 1), other_cfg)
+        early = pool._early[(str(info.path), n)][2]  # noqa: SLF001
+        res = pool.run(info, n, cfg)
+        assert res is not early.result() and res.error is None and res.number == n
+
+
+def test_the_batch_head_start_skips_bad_files_and_stops_at_its_share(pool, tmp_path):
+    cfg = Config(workers=2)
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf")
+    docs = sorted(str(p) for p in SAMPLES.glob("*.pdf"))
+    head_start(pool, [str(bad), *docs], cfg, per_worker=3)
+    try:
+        keys = list(pool._early)  # noqa: SLF001
+        first = probe(SAMPLES / docs[0], cfg)
+        assert keys[0] == (str(first.path), 1) and len(keys) == 6
+        assert all(path != str(bad) for path, _ in keys)
+    finally:
+        for path, n in list(pool._early):  # noqa: SLF001 - let them finish before the next test
+            pool.run(probe(SAMPLES / path, cfg), n, cfg)
+
+
+def test_a_closed_pool_takes_no_head_start():
+    cfg = Config(workers=2)
+    p = PagePool(2, cfg)
+    p.close()
+    info, n = _last_page(cfg)
+    p.head_start(info, range(1, n + 1), cfg)
+    assert not p._early  # noqa: SLF001
