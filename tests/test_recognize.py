@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from synth import draw, simple_table
@@ -197,3 +198,25 @@ def test_text_binarisation_matches_opencvs_adaptive_gaussian(scale):
         assert np.array_equal(fast, exact)
     else:  # the quarter-size mean: a few pixels on the edge of the threshold differ
         assert 0 < np.count_nonzero(fast != exact) <= 0.005 * np.count_nonzero(exact)
+
+
+def test_specks_are_dropped_band_by_band_exactly_as_over_the_whole_page():
+    """Touching bands, bands split by one empty row, specks beside glyphs: the same pixels survive."""
+    from ocr.cells import _drop_specks
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        h, w = int(rng.integers(40, 900)), int(rng.integers(40, 700))
+        page = np.zeros((h, w), np.uint8)
+        for _ in range(int(rng.integers(0, 600))):
+            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+            page[y:y + int(rng.integers(1, 14)), x:x + int(rng.integers(1, 14))] = 255
+        page[int(h * rng.random()):int(h * rng.random()) + 1] = 0  # an empty row, or none
+        if rng.random() < 0.5:
+            page[h // 4:3 * h // 4] = 0  # a blanked-out table
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(page, connectivity=8)
+        whole = page.copy()
+        whole[np.isin(labels, np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < 12)) & (labels > 0)] = 0
+        got = _drop_specks(page, 12)
+        assert np.array_equal(got, whole)
+        assert got is page or not np.array_equal(got, page)  # copied only when something was dropped
