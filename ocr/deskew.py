@@ -28,6 +28,10 @@ _OSD_MIN_CONFIDENCE = 5.0  # a wrong half turn ruins a page; a missed one is rar
 _HALF_TURN_MARGIN = 0.25
 _HALF_TURN_CROPS = 3
 _READS_WELL = 0.6  # no upside-down crop of the samples read above 0.53 (mean word confidence)
+# One crop decides alone only when it reads as upright crops typically do and its turned copy as
+# turned ones do: saves two of the four reads on most pages (~30 ms).
+_SURE_MARGIN = 0.5
+_READS_SURELY = 0.75
 _WINDOW_ASPECT = 5.0  # read at most this many heights of a crop: four or five glyphs
 _LABEL_ASPECT = 2.0  # a crop at least this wide (in heights, padding included): three glyphs or more
 
@@ -145,10 +149,11 @@ def half_turn_by_reading(crops: list[np.ndarray], score: Callable[[np.ndarray], 
     crops cannot tell (too few, too close, or neither way reads well): then ask OSD.
 
     `crops` are one-line, non-numeric crops (label cells, prose lines: the caller picks them); the
-    widest are read both ways up, each only over its first few glyphs (a read costs its width): two
-    first, a third when those two do not settle it. The winning way must also read well on its own:
-    a degraded upright crop can read a little better upside down, never well. Digits are left out:
-    0, 1 and 8 read much the same either way up.
+    widest are read both ways up, each only over its first few glyphs (a read costs its width): one
+    first, which settles it alone only by a wide margin, then two, then a third. The winning way
+    must also read well on its own: a degraded upright crop can read a little better upside down,
+    never well. Digits are left out: 0, 1 and 8 read much the same either way up. At least two
+    crops are needed, so a page with one stray label is left to OSD.
     """
     chosen = sorted((c for c in crops if c.shape[1] >= _LABEL_ASPECT * c.shape[0]), key=lambda c: -c.shape[1])
     windows = [c[:, : int(_WINDOW_ASPECT * c.shape[0])] for c in chosen[:_HALF_TURN_CROPS]]
@@ -156,14 +161,15 @@ def half_turn_by_reading(crops: list[np.ndarray], score: Callable[[np.ndarray], 
         return None
     upright: list[float] = []
     flipped: list[float] = []
-    for k in (2, len(windows)):
+    for k in sorted({1, 2, len(windows)}):
         for c in windows[len(upright):k]:
             upright.append(score(c))
             flipped.append(score(cv2.rotate(c, cv2.ROTATE_180)))
         up, down = float(np.mean(upright)), float(np.mean(flipped))
-        if up - down >= _HALF_TURN_MARGIN and up >= _READS_WELL:
+        margin, well = (_SURE_MARGIN, _READS_SURELY) if k == 1 else (_HALF_TURN_MARGIN, _READS_WELL)
+        if up - down >= margin and up >= well:
             return 0
-        if down - up >= _HALF_TURN_MARGIN and down >= _READS_WELL:
+        if down - up >= margin and down >= well:
             return 180
     return None
 

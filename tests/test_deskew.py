@@ -164,3 +164,23 @@ def test_a_page_without_tables_skips_the_half_turn_check(monkeypatch):
     # a title to read: the prose lines, read as they are, settle which way up the page is
     res = pipeline.analyse_page(PageImage(1, np.asarray(im).copy(), 300), Config(workers=1), None, (2, 0))
     assert scores and counting.calls == 0 and len(res.lines) == 2 and res.rotation == 0
+
+
+def test_one_clear_crop_settles_the_half_turn_and_an_unclear_one_does_not():
+    score = engine_for(Config(workers=1)).label_score
+    labels = _label_crops(["本年新收政府信息公开申请数量", "上年结转政府信息公开申请数量", "行政规范性文件"])
+    calls: list[float] = []
+
+    def counted(crop: np.ndarray) -> float:
+        calls.append(score(crop))
+        return calls[-1]
+
+    assert half_turn_by_reading(labels, counted) == 0 and len(calls) == 2
+    calls.clear()
+    assert half_turn_by_reading([rotate_quarter(c, 180) for c in labels], counted) == 180 and len(calls) == 2
+    # a first crop read 0.7 / 0.1 is not sure enough alone: the second is read, and settles it
+    scores = iter([0.7, 0.1, 0.9, 0.2])
+    assert half_turn_by_reading(labels, lambda c: next(scores)) == 0
+    scores = iter([0.7, 0.1])
+    with pytest.raises(StopIteration):  # it did ask for a second crop
+        half_turn_by_reading(labels, lambda c: next(scores))
