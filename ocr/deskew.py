@@ -202,7 +202,7 @@ def orient(gray: np.ndarray, osd: OsdFn | None = None, scale: float = 1.0,
 
 def to_original(points: np.ndarray, orientation: Orientation) -> np.ndarray:
     """Map N x 2 working-image points back to the rasterized page's pixels."""
-    inv = np.linalg.inv(orientation.matrix)
+    inv = orientation.inverse
     pts = np.hstack([points.astype(np.float64), np.ones((len(points), 1))])
     back = pts @ inv.T
     return back[:, :2] / back[:, 2:3]

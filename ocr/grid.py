@@ -87,8 +87,16 @@ def _fit(ts: np.ndarray, ps: np.ndarray) -> tuple[float, float]:
 
 
 def _segments(mask: np.ndarray, horizontal: bool, min_len: float) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
-    """Each connected run as (positions along, positions across, start, end), longest first."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    """Each connected run as (positions along, positions across, start, end), longest first.
+
+    Labelled within the box around the mask's ink only: a page's rules fill its tables, not the page.
+    """
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    if bw == 0 or bh == 0:
+        return []
+    # even offsets keep OpenCV's 2x2-block labelling aligned as on the whole page
+    bw, bh, bx, by = bw + bx % 2, bh + by % 2, bx - bx % 2, by - by % 2
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask[by:by + bh, bx:bx + bw], connectivity=8)
     segs = []
     for i in range(1, n):
         x, y, w, h, _area = stats[i]
@@ -97,7 +105,7 @@ def _segments(mask: np.ndarray, horizontal: bool, min_len: float) -> list[tuple[
         sub = labels[y:y + h, x:x + w] == i
         yy, xx = np.nonzero(sub)
         step = max(1, len(xx) // 4000)
-        xx, yy = xx[::step] + x, yy[::step] + y
+        xx, yy = xx[::step] + x + bx, yy[::step] + y + by
         ts, ps = (xx, yy) if horizontal else (yy, xx)
         segs.append((ts, ps, float(ts.min()), float(ts.max())))
     segs.sort(key=lambda s: s[3] - s[2], reverse=True)
@@ -195,6 +203,26 @@ def _coverage(mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: 
     if t_b - t_a < 2:
         return 1.0
     return float((_sample(mask, line, t_a, t_b, horizontal, -tol, tol) > 0).any(axis=0).mean())
+
+
+class _RuleCoverage:
+    """`_coverage` for the many slots along each rule of one grid: the rule's whole length is sampled
+    once and a slot's share read off a slice of it (the same pixels, ~10x fewer samplings)."""
+
+    def __init__(self, tol: int) -> None:
+        self.tol = tol
+        self._inked: dict[int, tuple[Line, np.ndarray]] = {}  # per rule: ink within tol, at each position
+
+    def __call__(self, mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool) -> float:
+        length = mask.shape[1] if horizontal else mask.shape[0]
+        a, b = int(np.ceil(t_a)), int(np.floor(t_b))
+        if t_b - t_a < 2 or a < 0 or b >= length:
+            return _coverage(mask, line, t_a, t_b, horizontal, self.tol)
+        held = self._inked.get(id(line))
+        if held is None or held[0] is not line:
+            row = (_sample(mask, line, 0, length - 1, horizontal, -self.tol, self.tol) > 0).any(axis=0)
+            held = self._inked[id(line)] = (line, row)
+        return float(held[1][a:b + 1].mean())
 
 
 def _sample(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, lo: int, hi: int,
@@ -373,10 +401,12 @@ def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.nda
     m = p.margin * scale
     parent = list(range(nr * nc))
 
+    coverage = _RuleCoverage(tol)
+
     def present(line: Line, t_a: float, t_b: float, horizontal: bool, mask: np.ndarray) -> bool:
         if any(line is f for f in faint or ()) and line.t0 - m <= t_a and t_b <= line.t1 + m:
             return True
-        return _coverage(mask, line, t_a, t_b, horizontal, tol) >= _SEPARATOR_COVERAGE or (
+        return coverage(mask, line, t_a, t_b, horizontal) >= _SEPARATOR_COVERAGE or (
             gray is not None and _faint_rule(gray, line, t_a, t_b, horizontal, tol, p))
 
     def union(a: int, b: int) -> None:

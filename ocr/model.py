@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -43,6 +44,11 @@ class Orientation:
     rotation: int
     skew: float  # degrees, positive = the content is turned counter-clockwise on the page
     matrix: np.ndarray  # 3x3 homogeneous map from the rasterized page to the upright working image
+
+    @cached_property
+    def inverse(self) -> np.ndarray:
+        """The map back to the rasterized page, inverted once: every cell's corners go through it."""
+        return np.linalg.inv(self.matrix)
 
 
 @dataclass

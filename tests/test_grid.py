@@ -265,3 +265,38 @@ def test_the_faint_rule_test_agrees_with_its_textbook_form(candidate):
         assert np.array_equal(fast, _thin_dips_by_windows(s, tol, p, candidate))
         hits += int(fast.sum())
     assert hits > 20  # the comparison saw rules, not only their absence
+
+
+def test_rule_runs_are_labelled_in_the_page_order_from_the_box_around_them():
+    """`_segments` labels only the box around the mask's ink: the same runs, in the same order."""
+    from ocr.grid import _segments
+
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        h, w = int(rng.integers(20, 300)), int(rng.integers(20, 300))
+        mask = np.zeros((h, w), np.uint8)
+        for _ in range(int(rng.integers(0, 30))):
+            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+            mask[y:y + int(rng.integers(1, 4)), x:x + int(rng.integers(5, 150))] = 255
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        want = [(stats[i, 0], stats[i, 0] + stats[i, 2] - 1) for i in range(1, n) if stats[i, 2] >= 10]
+        want = sorted(want, key=lambda s: s[1] - s[0], reverse=True)  # stable: ties keep the page's order
+        got = [(int(t0), int(t1)) for _, _, t0, t1 in _segments(mask, True, 10)]
+        assert got == [(int(a), int(b)) for a, b in want]
+
+
+def test_a_rules_coverage_read_off_its_whole_length_is_the_slots_own():
+    from ocr.grid import _coverage, _RuleCoverage
+    from ocr.model import Line
+
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        mask = np.where(rng.random((300, 400)) < 0.3, 255, 0).astype(np.uint8)
+        horizontal = bool(rng.random() < 0.5)
+        length = 400 if horizontal else 300
+        line = Line(float(rng.uniform(0, 300 if horizontal else 400)), float(rng.uniform(-0.05, 0.05)), 0, length)
+        cov = _RuleCoverage(tol=int(rng.integers(2, 6)))
+        for _ in range(20):
+            t_a = float(rng.uniform(-20, length))
+            t_b = t_a + float(rng.uniform(0, 150))
+            assert cov(mask, line, t_a, t_b, horizontal) == _coverage(mask, line, t_a, t_b, horizontal, cov.tol)
