@@ -3,8 +3,9 @@
 Skew comes from the long straight things on a page: ruling lines where there are tables, text rows
 where there are none. Quarter turns come from the direction of the text rows (rows vs columns) and,
 for 0 vs 180, from reading: on a table page a few label cells are read both ways up (the label reader
-is ~90% sure of upright Chinese and ~20% of upside-down, ~0.07 s for the page), elsewhere, or when the
-cells cannot tell, from Tesseract's OSD (~0.3 s a page) through the persistent engine.
+is ~90% sure of upright Chinese and ~20% of upside-down; one or two crops, ~0.03-0.07 s for the page),
+elsewhere, or when the cells cannot tell, from Tesseract's OSD (~0.3 s a page) through the persistent
+engine.
 """
 
 from __future__ import annotations
