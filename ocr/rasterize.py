@@ -217,7 +217,8 @@ def _page_scan(info: DocumentInfo, number: int) -> np.ndarray | None:
     if mode not in ("RGB", "L") or abs(size[0] - w) > _SIZE_SLACK or abs(size[1] - h) > _SIZE_SLACK:
         return None
     # EXIF orientation is a camera's note to viewers; a PDF draws the samples as stored (poppler too).
-    flags = (cv2.IMREAD_COLOR if mode == "RGB" else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
+    # libjpeg writes RGB itself when asked (IMREAD_COLOR_RGB): no BGR copy to swap afterwards (~20 ms)
+    flags = (cv2.IMREAD_COLOR_RGB if mode == "RGB" else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         pixels = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
     except cv2.error:
@@ -226,7 +227,7 @@ def _page_scan(info: DocumentInfo, number: int) -> np.ndarray | None:
         return None  # cut short or corrupt: poppler says what is wrong with it
     if mode == "L":
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB, dst=pixels)
+    return pixels
 
 
 def _lone_jpeg(page: object, size: tuple[int, int]) -> bytes | None:
