@@ -122,7 +122,13 @@ class PagePool:
             if ex is None or self._closed:
                 return
             for n in numbers:
-                self._early.setdefault((str(info.path), n), (info, cfg, ex.submit(run_page, info, n, cfg), ex))
+                key = (str(info.path), n)
+                if key in self._early:
+                    continue
+                try:
+                    self._early[key] = (info, cfg, ex.submit(run_page, info, n, cfg), ex)
+                except BrokenProcessPool:  # a worker died already: the page's task will see to it
+                    return
 
     def run(self, info: DocumentInfo, number: int, cfg: Config) -> PageResult:
         with self._lock:

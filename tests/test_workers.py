@@ -105,6 +105,18 @@ def test_a_head_started_page_is_taken_over_by_its_task(pool):
     assert pool.run(info, n, cfg) is not res
 
 
+def test_a_page_head_started_twice_runs_once(pool, monkeypatch):
+    cfg = Config(workers=2)
+    info, n = _last_page(cfg)
+    ex, submitted = pool._executor, []  # noqa: SLF001
+    submit = ex.submit
+    monkeypatch.setattr(ex, "submit", lambda *a, **k: submitted.append(a[1:]) or submit(*a, **k))
+    pool.head_start(info, range(n, n + 1), cfg)
+    pool.head_start(info, range(n, n + 1), cfg)
+    first = pool._early[(str(info.path), n)][2]  # noqa: SLF001
+    assert pool.run(info, n, cfg) is first.result() and len(submitted) == 1
+
+
 def test_a_head_start_on_other_content_or_settings_is_not_used(pool):
     cfg = Config(workers=2)
     info, n = _last_page(cfg)
