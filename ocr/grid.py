@@ -211,18 +211,18 @@ class _RuleCoverage:
 
     def __init__(self, tol: int) -> None:
         self.tol = tol
-        self._inked: dict[int, tuple[Line, np.ndarray]] = {}  # per rule: ink within tol, at each position
+        self._inked: dict[int, np.ndarray] = {}  # per rule (the grid's rules outlive it): ink within tol, along it
 
     def __call__(self, mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool) -> float:
         length = mask.shape[1] if horizontal else mask.shape[0]
         a, b = int(np.ceil(t_a)), int(np.floor(t_b))
         if t_b - t_a < 2 or a < 0 or b >= length:
             return _coverage(mask, line, t_a, t_b, horizontal, self.tol)
-        held = self._inked.get(id(line))
-        if held is None or held[0] is not line:
-            row = (_sample(mask, line, 0, length - 1, horizontal, -self.tol, self.tol) > 0).any(axis=0)
-            held = self._inked[id(line)] = (line, row)
-        return float(held[1][a:b + 1].mean())
+        row = self._inked.get(id(line))
+        if row is None:
+            row = self._inked[id(line)] = (_sample(mask, line, 0, length - 1, horizontal, -self.tol, self.tol) > 0
+                                           ).any(axis=0)
+        return float(row[a:b + 1].mean())
 
 
 def _sample(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, lo: int, hi: int,
@@ -251,7 +251,7 @@ def _median6(arrays: list[np.ndarray]) -> np.ndarray:
     s = list(arrays)
     for a, b in _SORT6:
         s[a], s[b] = np.minimum(s[a], s[b]), np.maximum(s[a], s[b])
-    return (s[2] + s[3]) / np.float32(2) if s[2].dtype == np.float32 else (s[2] + s[3]) / 2
+    return (s[2] + s[3]) / 2  # a Python 2 keeps float32 samples float32
 
 
 def _thin_dips(samples: np.ndarray, tol: int, p: GridParams, candidate: bool = False) -> np.ndarray:

@@ -151,3 +151,13 @@ def scanned(img: np.ndarray, sigma: float = 3.0, blur: float = 0.8, seed: int = 
     out = cv2.GaussianBlur(img, (0, 0), blur).astype(np.float32)
     out += np.random.default_rng(seed).normal(0.0, sigma, out.shape)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def random_rects(rng: np.random.Generator, h: int, w: int, count: int, tall: tuple[int, int],
+                 wide: tuple[int, int]) -> np.ndarray:
+    """A binary h x w image (ink 255) of `count` rectangles, heights drawn from `tall`, widths from `wide`."""
+    img = np.zeros((h, w), np.uint8)
+    for _ in range(count):
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        img[y:y + int(rng.integers(*tall)), x:x + int(rng.integers(*wide))] = 255
+    return img

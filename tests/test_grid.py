@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from synth import SynthCell, SynthTable, add_stamp, draw, fade_rule, rotate, scanned, simple_table
+from synth import SynthCell, SynthTable, add_stamp, draw, fade_rule, random_rects, rotate, scanned, simple_table
 
 from ocr.deskew import orient, to_original
 from ocr.grid import GridParams, binarize, detect_tables
@@ -274,10 +274,7 @@ def test_rule_runs_are_labelled_in_the_page_order_from_the_box_around_them():
     rng = np.random.default_rng(4)
     for _ in range(100):
         h, w = int(rng.integers(20, 300)), int(rng.integers(20, 300))
-        mask = np.zeros((h, w), np.uint8)
-        for _ in range(int(rng.integers(0, 30))):
-            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
-            mask[y:y + int(rng.integers(1, 4)), x:x + int(rng.integers(5, 150))] = 255
+        mask = random_rects(rng, h, w, int(rng.integers(0, 30)), (1, 4), (5, 150))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         want = [(stats[i, 0], stats[i, 0] + stats[i, 2] - 1) for i in range(1, n) if stats[i, 2] >= 10]
         want = sorted(want, key=lambda s: s[1] - s[0], reverse=True)  # stable: ties keep the page's order

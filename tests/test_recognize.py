@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from synth import draw, simple_table
+from synth import draw, random_rects, simple_table
 
 from ocr.cells import binarize_text, crop_cell
 from ocr.config import Config
@@ -207,10 +207,7 @@ def test_specks_are_dropped_band_by_band_exactly_as_over_the_whole_page():
     rng = np.random.default_rng(5)
     for _ in range(30):
         h, w = int(rng.integers(40, 900)), int(rng.integers(40, 700))
-        page = np.zeros((h, w), np.uint8)
-        for _ in range(int(rng.integers(0, 600))):
-            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
-            page[y:y + int(rng.integers(1, 14)), x:x + int(rng.integers(1, 14))] = 255
+        page = random_rects(rng, h, w, int(rng.integers(0, 600)), (1, 14), (1, 14))
         page[int(h * rng.random()):int(h * rng.random()) + 1] = 0  # an empty row, or none
         if rng.random() < 0.5:
             page[h // 4:3 * h // 4] = 0  # a blanked-out table
