@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import functools
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -26,8 +27,11 @@ from ocr.errors import InputError
 from ocr.model import PageResult
 from ocr.rasterize import DocumentInfo, probe
 
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-_MMAP_FROM = 16 * 1024 * 1024
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+_MMAP_FROM = 64 * 1024 * 1024
+_KEEP_HEAP = 1 << 30  # glibc never shrinks the heap on its own: `run_page` decides
+_TRIM_ABOVE = 512 * 1024 * 1024  # RSS after a page above which the heap is handed back
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 class WorkerLost(OSError):
@@ -42,31 +46,48 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-def return_freed_pages() -> None:
-    """Let a worker give a page's arrays back to the OS once it is done with them.
+def keep_page_heap() -> None:
+    """Let a worker reuse one page's heap for the next instead of faulting it in afresh.
 
-    glibc raises its mmap threshold after large frees, so later page-sized arrays come from the heap and
-    stay counted in RSS after they are freed. A threshold fixed at 16 MiB maps only the largest arrays
-    (label images, float copies of a page) and `run_page` trims the heap after each page. A 64 KiB
-    threshold (mapping every array) held the same RSS but cost 20% more CPU in page faults. Measured
-    on 13 hard sample pages, one process: CPU 15.4 -> 12.9 s, peak 306 -> 310 MB, RSS between pages
-    206 -> 205 MB; with glibc's own settings 12.8 s, 343 MB and 227 MB.
+    Every page allocates much the same arrays. Handed back to the OS after each page (trimmed, or
+    mapped and unmapped), they come back as fresh zeroed pages: on the 75 bench pages in one process
+    that cost 8 CPU-s of system time, ~10% of the work. Kept, system time is ~1.3 s and a worker
+    holds ~315 MB between pages instead of ~205 MB; its peak is unchanged (~320-355 MB). Arrays of
+    64 MiB and more (pages far larger than A4 at 300 dpi) are still mapped and returned on free, and
+    `run_page` trims a heap that a large page left above 512 MB.
     """
     libc = _libc()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+        libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_HEAP)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
+
 
 
 def run_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
-    """One page, then the heap it grew handed back (malloc_trim costs about a millisecond)."""
+    """One page; a heap grown past `_TRIM_ABOVE` is handed back afterwards (see `keep_page_heap`)."""
     from ocr.pipeline import process_page
 
     try:
         return process_page(info, number, cfg)
     finally:
-        libc = _libc()
-        if libc is not None:
-            libc.malloc_trim(0)
+        trim_heap_above(_TRIM_ABOVE)
+
+
+def trim_heap_above(limit: int) -> bool:
+    """Hand the free heap back to the OS when the process's RSS exceeds `limit` bytes; whether it did."""
+    libc = _libc()
+    if libc is None or _rss_bytes() <= limit:
+        return False
+    libc.malloc_trim(0)
+    return True
 
 
 def _start_worker(cfg: Config) -> None:
@@ -77,7 +98,7 @@ def _start_worker(cfg: Config) -> None:
     27.4 -> 22.6 s). A single in-process worker keeps them.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the flow's to handle: it closes the pool
-    return_freed_pages()
+    keep_page_heap()
     import cv2
 
     cv2.setNumThreads(1)
@@ -173,7 +194,7 @@ def page_pool(cfg: Config) -> Iterator[PagePool | None]:
     """The worker processes for `cfg.workers` > 1 (started now, warming while the API starts); None
     for one worker, whose pages run in the flow's own thread."""
     if cfg.workers <= 1:
-        return_freed_pages()
+        keep_page_heap()
         yield None
         return
     pool = PagePool(cfg.workers, cfg)

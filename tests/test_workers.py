@@ -150,3 +150,28 @@ def test_a_closed_pool_takes_no_head_start():
     info, n = _last_page(cfg)
     p.head_start(info, range(1, n + 1), cfg)
     assert not p._early  # noqa: SLF001
+
+
+_HEAP_SCRIPT = """
+import numpy as np
+from flows.workers import _rss_bytes, keep_page_heap, trim_heap_above
+keep_page_heap()
+base = _rss_bytes()
+arrays = [np.ones(4 << 20, np.uint8) for _ in range(40)]  # 160 MB in arrays below the mmap threshold
+del arrays
+kept = _rss_bytes() - base
+trimmed = trim_heap_above(base + (64 << 20))
+print(kept >> 20, trimmed, (_rss_bytes() - base) >> 20, trim_heap_above(base + (64 << 20)))
+"""
+
+
+def test_a_worker_keeps_a_pages_heap_and_trims_it_only_when_it_grew_large():
+    """Kept: the next page reuses it instead of faulting fresh pages in. Past the limit: handed back."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _HEAP_SCRIPT], capture_output=True, text=True, check=True)
+    kept_mb, trimmed, after_mb, again = out.stdout.split()
+    assert int(kept_mb) >= 150
+    assert trimmed == "True" and int(after_mb) < 32
+    assert again == "False"
