@@ -133,6 +133,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
     from flows.server import ServerError, ephemeral_api
+    from flows.startup import long_lived_imports
     from flows.workers import head_start, page_pool
 
     signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: workers and the server are stopped
@@ -143,7 +144,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         with ephemeral_api() as api, page_pool(cfg) as pool:
             if api is not None:
                 head_start(pool, paths, cfg)
-            from flows.report import run_ingest
+            with long_lived_imports():
+                from flows.report import run_ingest
 
             summary = run_ingest(paths, args.out, cfg, api, pool)
     except ServerError as exc:

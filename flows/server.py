@@ -61,7 +61,7 @@ class EphemeralApi:
         env.pop("PREFECT_API_URL", None)
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_dir(), "--factory",
-             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+             "flows.startup:create_api_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C at the terminal is the CLI's; it stops the server itself

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from flows.startup import long_lived_imports
 from ocr.config import Config
 from ocr.errors import InputError
 from ocr.model import PageResult
@@ -99,13 +100,14 @@ def _start_worker(cfg: Config) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the flow's to handle: it closes the pool
     keep_page_heap()
-    import cv2
+    with long_lived_imports():
+        import cv2
 
-    cv2.setNumThreads(1)
-    from ocr.recognize import engine_for
+        cv2.setNumThreads(1)
+        from ocr.recognize import engine_for
 
-    engine_for(cfg)
-    import ocr.pipeline  # noqa: F401
+        engine_for(cfg)
+        import ocr.pipeline  # noqa: F401
 
 
 def _ready() -> None:
