@@ -23,6 +23,7 @@ upright, confidence)."""
 
 _WORK_WIDTH = 1000  # skew is measured on a copy this wide: cheap, and precise enough (0.05 deg)
 _MAX_SKEW = 5.5
+_STRIP = 8  # px: columns summed together for the text-row profile (see `_profile_skew`)
 _OSD_MIN_CONFIDENCE = 5.0  # a wrong half turn ruins a page; a missed one is rare (measured: right 11.7-19.8)
 # Mean word confidence of chi_sim on label cells of the samples: upright 75-99 (median 93), the same
 # crops turned upside down 0-53 (median 17). A page is called one way up only by a wide margin.
@@ -87,16 +88,31 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def _profile_skew(binary: np.ndarray) -> float:
-    """Image-frame angle of the text rows, by maximising the sharpness of the row profile."""
+    """Image-frame angle of the text rows, by maximising the sharpness of the row profile.
+
+    The page is not rotated for each of the ~44 angles tried: its columns are summed in strips once,
+    and each strip's row profile is shifted by the rise of the rows at the strip's centre (a shear,
+    which at these angles lines the rows up as a rotation does). On the 75 bench pages: ~105 -> ~14 ms
+    a page, every angle within 0.05 deg of the one rotating found, mean error to the truth 0.054 deg
+    (rotating: 0.055).
+    """
     if cv2.countNonZero(binary) < 50:
         return 0.0
-    center = (binary.shape[1] / 2.0, binary.shape[0] / 2.0)
+    h, w = binary.shape
+    n = max(1, w // _STRIP)
+    edge = (w - n * _STRIP) // 2
+    strips = (binary[:, edge:edge + n * _STRIP] > 0).reshape(h, n, _STRIP).sum(axis=2, dtype=np.int32)
+    offsets = edge + _STRIP * (np.arange(n) + 0.5) - w / 2.0  # strip centres from the page's centre
+    reach = int(np.ceil(np.sin(np.radians(_MAX_SKEW + 0.5)) * w / 2.0)) + 1
+    columns = strips.T.copy()
 
     def score(angle: float) -> float:
-        m = cv2.getRotationMatrix2D(center, angle, 1.0)
-        rot = cv2.warpAffine(binary, m, (binary.shape[1], binary.shape[0]), flags=cv2.INTER_NEAREST)
-        prof = rot.sum(axis=1, dtype=np.float64)
-        return float(np.sum(np.diff(prof) ** 2))
+        # Turning the page counter-clockwise by `angle` lifts a point right of the centre by sin(angle)·x.
+        shifts = reach + np.rint(-np.sin(np.radians(angle)) * offsets).astype(np.intp)
+        prof = np.zeros(h + 2 * reach, np.int64)
+        for col, s in zip(columns, shifts, strict=True):
+            prof[s:s + h] += col
+        return float(np.sum(np.diff(prof[reach:reach + h]).astype(np.float64) ** 2))
 
     coarse = np.arange(-_MAX_SKEW, _MAX_SKEW + 0.01, 0.5)
     best = max(coarse, key=score)

@@ -59,6 +59,36 @@ def test_skew_from_text_rows_alone():
     assert abs(estimate_skew(rotate(np.dstack([img] * 3), -1.3).max(axis=2)) + 1.3) < 0.2
 
 
+def _rotating_profile_skew(binary: np.ndarray) -> float:
+    """The direct form of `_profile_skew`: rotate the page for every angle tried."""
+    import cv2
+
+    center = (binary.shape[1] / 2.0, binary.shape[0] / 2.0)
+
+    def score(angle: float) -> float:
+        m = cv2.getRotationMatrix2D(center, angle, 1.0)
+        rot = cv2.warpAffine(binary, m, (binary.shape[1], binary.shape[0]), flags=cv2.INTER_NEAREST)
+        return float(np.sum(np.diff(rot.sum(axis=1, dtype=np.float64)) ** 2))
+
+    best = max(np.arange(-5.5, 5.51, 0.5), key=score)
+    return float(max(np.arange(best - 0.5, best + 0.51, 0.05), key=score))
+
+
+@pytest.mark.parametrize("degrees", [-4.63, -1.3, 0.18, 2.03, 4.99])
+def test_the_sheared_text_row_profile_finds_the_angle_rotating_finds(degrees):
+    from ocr.deskew import _profile_skew, _small_binary
+
+    im = Image.new("L", (1700, 2200), 255)
+    d = ImageDraw.Draw(im)
+    for i in range(20):
+        d.text((120, 100 + 100 * i), PROSE[: 30 - (i % 4)], fill=0, font=font(40))
+    binary, _ = _small_binary(rotate(np.dstack([np.asarray(im)] * 3), degrees).max(axis=2))
+    found = _profile_skew(binary)
+    # over 28 angles from -5 to 5 deg both forms erred by at most 0.1 deg, and differed by at most 0.15
+    assert abs(found + degrees) <= 0.101
+    assert abs(found - _rotating_profile_skew(binary)) <= 0.151
+
+
 class _CountingOsd:
     """The real engine's OSD, counting its calls."""
 
