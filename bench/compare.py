@@ -222,16 +222,23 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
                                               if extra["predicted_tables"] else 1.0)}
         result["tiers"][tier] = entry
 
-    # seconds per table page after start-up, one worker process
+    # Seconds per table page after start-up, one worker process: each round's start-up (a blank page) is
+    # measured just before its documents, and the best of --rounds counts, as for the batch. Prose pages'
+    # time is counted against the table pages (an upper bound).
     one_docs = docs["typical"][: args.one_process_docs]
     if one_docs:
-        console.log(f"one process: {len(one_docs)} typical documents with --workers 1")
-        one = run_reportscan(one_docs, runs / "rs-one", 1)
         tp = sum(len({t["page"] for t in truth_of(p)["tables"]}) for p in one_docs)
         pg = sum(truth_of(p)["pages"] for p in one_docs)
-        result["one_process"] = {"documents": len(one_docs), "pages": pg, "table_pages": tp, "seconds": one.seconds,
-                                 "startup_s": su_rs1.seconds,
-                                 "s_per_table_page": (one.seconds - su_rs1.seconds) / tp if tp else None}
+        each = []
+        for k in range(args.rounds):
+            console.log(f"one process{'' if k == 0 else f' {k + 1}'}: {len(one_docs)} typical documents, --workers 1")
+            su = su_rs1 if k == 0 else run_reportscan([blank], runs / f"su-rs1-{k + 1}", 1)
+            one = run_reportscan(one_docs, runs / f"rs-one-{k + 1}", 1)
+            each.append({"seconds": one.seconds, "startup_s": su.seconds,
+                         "s_per_table_page": (one.seconds - su.seconds) / tp if tp else None})
+        best = min(each, key=lambda e: e["s_per_table_page"] or 0.0)
+        result["one_process"] = {"documents": len(one_docs), "pages": pg, "table_pages": tp, **best,
+                                 "s_per_table_page_each": [e["s_per_table_page"] for e in each]}
 
     if args.memory:
         big_n, small_n = args.memory_pages
@@ -325,7 +332,8 @@ def print_report(console: Console, result: dict[str, Any], tot: dict[str, list[f
               + ("" if rp >= 50 else " (batch under 50 pages)"))
     if "one_process" in result:
         o = result["one_process"]
-        s.add_row(f"s per table page after start-up, 1 worker ({o['table_pages']} table pages)",
+        rounds = " / ".join(f"{x:.2f}" for x in o.get("s_per_table_page_each", []))
+        s.add_row(f"s per table page after start-up, 1 worker ({o['table_pages']} table pages; best of: {rounds})",
                   f"{o['s_per_table_page']:.2f}", "", "",
                   f"<= {SECONDS_PER_TABLE_PAGE:.0f} s: {pm(o['s_per_table_page'] <= SECONDS_PER_TABLE_PAGE)}")
     s.add_row("peak RSS of the tree over the batch, MB (PSS)", f"{rrss:.0f} ({rpss:.0f})", f"{irss:.0f} ({ipss:.0f})",
