@@ -60,7 +60,9 @@ class EphemeralApi:
                "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
         env.pop("PREFECT_API_URL", None)
         return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_dir(), "--factory",
+            # -P: the caller's folder is not searched first; a project of its own named `flows` or
+            # `prefect` there would shadow ours.
+            [sys.executable, "-P", "-m", "uvicorn", "--app-dir", _prefect_dir(), "--factory",
              "flows.startup:create_api_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL,

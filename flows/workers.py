@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import mmap
 import multiprocessing
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -30,9 +30,10 @@ from ocr.rasterize import DocumentInfo, probe
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 _MMAP_FROM = 64 * 1024 * 1024
+_MMAP_FROM_OLD_GLIBC = 32 * 1024 * 1024
 _KEEP_HEAP = 1 << 30  # glibc never shrinks the heap on its own: `run_page` decides
 _TRIM_ABOVE = 512 * 1024 * 1024  # RSS after a page above which the heap is handed back
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_PAGE_SIZE = mmap.PAGESIZE
 
 
 class WorkerLost(OSError):
@@ -55,11 +56,14 @@ def keep_page_heap() -> None:
     that cost 8 CPU-s of system time, ~10% of the work. Kept, system time is ~1.3 s and a worker
     holds ~315 MB between pages instead of ~205 MB; its peak is unchanged (~320-355 MB). Arrays of
     64 MiB and more (pages far larger than A4 at 300 dpi) are still mapped and returned on free, and
-    `run_page` trims a heap that a large page left above 512 MB.
+    `run_page` trims a heap that a large page left above 512 MB (where /proc tells the RSS).
     """
     libc = _libc()
-    if libc is not None:
-        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+    if libc is None:
+        return
+    # Some glibc builds cap the threshold at 32 MiB and refuse more (mallopt returns 0); fixing the
+    # trim threshold alone would pin the mmap threshold at 128 KiB, the opposite of the aim.
+    if libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM) or libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM_OLD_GLIBC):
         libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_HEAP)
 
 

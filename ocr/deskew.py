@@ -96,10 +96,10 @@ def _profile_skew(binary: np.ndarray) -> float:
     a page, every angle within 0.05 deg of the one rotating found, mean error to the truth 0.054 deg
     (rotating: 0.055).
     """
-    if cv2.countNonZero(binary) < 50:
-        return 0.0
     h, w = binary.shape
-    n = max(1, w // _STRIP)
+    if w < 8 * _STRIP or h < 8 or cv2.countNonZero(binary) < 50:
+        return 0.0  # too narrow for the strips to rise by a pixel: nothing to measure
+    n = w // _STRIP
     edge = (w - n * _STRIP) // 2
     strips = (binary[:, edge:edge + n * _STRIP] > 0).reshape(h, n, _STRIP).sum(axis=2, dtype=np.int32)
     offsets = edge + _STRIP * (np.arange(n) + 0.5) - w / 2.0  # strip centres from the page's centre

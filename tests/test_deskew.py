@@ -89,6 +89,15 @@ def test_the_sheared_text_row_profile_finds_the_angle_rotating_finds(degrees):
     assert abs(found - _rotating_profile_skew(binary)) <= 0.151
 
 
+@pytest.mark.parametrize("shape", [(40, 5), (40, 16), (1, 300), (300, 60)])
+def test_an_image_too_small_to_measure_has_no_skew(shape):
+    from ocr.deskew import _profile_skew
+
+    binary = np.zeros(shape, np.uint8)
+    binary[::4] = 255  # straight rows, enough ink to look at
+    assert _profile_skew(binary) == 0.0
+
+
 class _CountingOsd:
     """The real engine's OSD, counting its calls."""
 

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import pickle
 import signal
+import sys
 import time
 import urllib.request
 
@@ -165,10 +166,10 @@ print(kept >> 20, trimmed, (_rss_bytes() - base) >> 20, trim_heap_above(base + (
 """
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator and /proc")
 def test_a_worker_keeps_a_pages_heap_and_trims_it_only_when_it_grew_large():
     """Kept: the next page reuses it instead of faulting fresh pages in. Past the limit: handed back."""
     import subprocess
-    import sys
 
     out = subprocess.run([sys.executable, "-c", _HEAP_SCRIPT], capture_output=True, text=True, check=True)
     kept_mb, trimmed, after_mb, again = out.stdout.split()
