@@ -75,7 +75,6 @@ def _rss_bytes() -> int:
         return 0
 
 
-
 def run_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
     """One page; a heap grown past `_TRIM_ABOVE` is handed back afterwards (see `keep_page_heap`)."""
     from ocr.pipeline import process_page
