@@ -24,7 +24,9 @@ def fields_table(out_dir: Path, truth_dir: Path) -> Table | None:
     scores = score_records(out_dir, sorted(truth_dir.glob("*.truth.json")))
     if not scores:
         return None
-    table = Table(title="template fields vs ground truth, after repair")
+    table = Table(title="template fields vs ground truth, after repair",
+                  caption="clean/typical/hard are the families reportscan was fitted on: bench/trust.py measures "
+                          "families it never saw")
     for c in ("tier", "docs", "fields", "value right", "needs review", "wrong & not reviewed", "report named"):
         table.add_column(c, justify="right")
     named = _reports_named(out_dir, truth_dir)
