@@ -1,8 +1,8 @@
 """Stage 3: find ruled tables, their rules, and their cells with row/column spans.
 
 Morphology pulls long horizontal and vertical runs out of the binarised page (healing small breaks),
-each run is fitted as a straight line (so residual skew and mild perspective do not matter), and the
-lines are grouped into tables. The table's atomic grid is every row rule x every column rule; two
+each run is fitted as a straight rule (so residual skew and mild perspective do not matter), and the
+rules are grouped into tables. The table's atomic grid is every row rule x every column rule; two
 neighbouring slots belong to one merged cell where the rule between them is missing. All lengths
 scale with the page's resolution (`scale` = dpi / 300).
 """
@@ -14,12 +14,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.model import Grid, GridCell, Line
+from ocr.faint_rules import faint_rule, faint_rules, sample
+from ocr.model import Grid, GridCell, Rule
 
 _SEPARATOR_COVERAGE = 0.5  # a rule counts as present between two slots over half its length
 _REGION_SHRINK = 4
-_ALONG = 9  # px a faint rule's grey is averaged over along its length, to beat the noise down
-_LONG = 4 * _ALONG  # a stretch shorter than this may be spanned by a glyph's stroke
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class GridParams:
 
     min_rule: int = 70  # a run shorter than this is ink, not a rule (a CJK glyph is ~44 px at 10.5 pt)
     heal_gap: int = 45  # breaks in a rule up to this long are bridged
-    line_tol: int = 10  # segments this close across their direction are one rule
+    rule_tol: int = 10  # segments this close across their direction are one rule
     min_table_w: int = 150
     min_table_h: int = 60
     margin: int = 6  # ignore this much next to a crossing rule when measuring a separator
@@ -36,8 +35,8 @@ class GridParams:
     faint_dip: int = 5  # grey levels a faint rule lies below the paper beside it
     faint_share: float = 0.7  # ... along this share of a stretch, reaching into its ends
     broken_share: float = 0.4  # ... or along this share, whole over one end fifth (a worn rule)
-    broken_line_share: float = 0.5  # the same, for a rule that no mask found at all
-    faint_side: int = 8  # px beyond the line's tolerance where the paper is sampled
+    broken_rule_share: float = 0.5  # the same, for a rule that no mask found at all
+    faint_side: int = 8  # px beyond the rule's tolerance where the paper is sampled
     faint_run: float = 0.3  # a whole faint rule runs through this share of the table's slots (at least 2)
     min_cell: int = 30  # a whole faint rule is looked for no closer than this to a rule already found
 
@@ -53,7 +52,7 @@ def binarize(gray: np.ndarray, scale: float, p: GridParams = GridParams()) -> np
                                  _odd(41 * scale), p.contrast)
 
 
-def line_mask(binary: np.ndarray, scale: float, horizontal: bool, p: GridParams = GridParams(),
+def rule_mask(binary: np.ndarray, scale: float, horizontal: bool, p: GridParams = GridParams(),
               short: bool = False) -> np.ndarray:
     """Horizontal or vertical rule mask, with breaks of up to `heal_gap` bridged.
 
@@ -76,7 +75,7 @@ def line_mask(binary: np.ndarray, scale: float, horizontal: bool, p: GridParams 
 class _Cluster:
     xs: list[np.ndarray]
     ys: list[np.ndarray]
-    line: Line
+    rule: Rule
 
 
 def _fit(ts: np.ndarray, ps: np.ndarray) -> tuple[float, float]:
@@ -112,9 +111,9 @@ def _segments(mask: np.ndarray, horizontal: bool, min_len: float) -> list[tuple[
     return segs
 
 
-def _lines(mask: np.ndarray, horizontal: bool, tol: float, min_len: float,
-           short_mask: np.ndarray | None = None, reach: float = 0.0) -> list[Line]:
-    """Fit each connected run, then join collinear runs into one line per rule.
+def _fit_rules(mask: np.ndarray, horizontal: bool, tol: float, min_len: float,
+           short_mask: np.ndarray | None = None, reach: float = 0.0) -> list[Rule]:
+    """Fit each connected run, then join collinear runs into one rule each.
 
     Runs from `short_mask` may lengthen a rule found in `mask`, when they start within `reach` of its
     end, but never start one (glyph strokes in a column of text line up too).
@@ -127,42 +126,34 @@ def _lines(mask: np.ndarray, horizontal: bool, tol: float, min_len: float,
         for ts, ps, t0, t1 in segs:
             mid_t, mid_p = (t0 + t1) / 2.0, float(np.median(ps))
             for c in clusters:
-                if abs(c.line.at(mid_t) - mid_p) <= tol:
-                    if not may_start and (c.line.t0 - tol <= t0 and t1 <= c.line.t1 + tol
-                                          or t0 > c.line.t1 + reach or t1 < c.line.t0 - reach):
+                if abs(c.rule.at(mid_t) - mid_p) <= tol:
+                    if not may_start and (c.rule.t0 - tol <= t0 and t1 <= c.rule.t1 + tol
+                                          or t0 > c.rule.t1 + reach or t1 < c.rule.t0 - reach):
                         continue  # inside the rule already, or too far from its end to extend it
                     c.xs.append(ts)
                     c.ys.append(ps)
                     all_t, all_p = np.concatenate(c.xs), np.concatenate(c.ys)
                     a, b = _fit(all_t, all_p)
-                    c.line = Line(a, b, min(c.line.t0, t0), max(c.line.t1, t1))
+                    c.rule = Rule(a, b, min(c.rule.t0, t0), max(c.rule.t1, t1))
                     break
             else:
                 if may_start:
                     a, b = _fit(ts, ps)
-                    clusters.append(_Cluster([ts], [ps], Line(a, b, t0, t1)))
-    return [c.line for c in clusters]
+                    clusters.append(_Cluster([ts], [ps], Rule(a, b, t0, t1)))
+    return [c.rule for c in clusters]
 
 
-def _crossings(line: Line, others: list[Line], tol: float) -> int:
-    """How many perpendicular lines cross `line` (within `tol` of both their extents)."""
+def _crossings(rule: Rule, others: list[Rule], tol: float) -> int:
+    """How many perpendicular rules cross `rule` (within `tol` of both their extents)."""
     count = 0
     for o in others:
-        t = _intersect(line, o)[0]  # position along `line`
-        s = line.at(t)  # position along `o`
-        if line.t0 - tol <= t <= line.t1 + tol and o.t0 - tol <= s <= o.t1 + tol:
+        t, s = rule.crossing(o)  # position along `rule`, along `o`
+        if rule.t0 - tol <= t <= rule.t1 + tol and o.t0 - tol <= s <= o.t1 + tol:
             count += 1
     return count
 
 
-def _intersect(line: Line, other: Line) -> tuple[float, float]:
-    """Solve p = a1 + b1 t, t = a2 + b2 p (the other is perpendicular): returns (t, p)."""
-    denom = 1.0 - line.b * other.b
-    t = (other.a + other.b * line.a) / (denom if abs(denom) > 1e-9 else 1e-9)
-    return t, line.at(t)
-
-
-def _keep_crossed(hs: list[Line], vs: list[Line], tol: float) -> tuple[list[Line], list[Line]]:
+def _keep_crossed(hs: list[Rule], vs: list[Rule], tol: float) -> tuple[list[Rule], list[Rule]]:
     """A rule meets at least two rules of the other direction; glyph strokes and underlines do not."""
     for _ in range(3):
         nh = [h for h in hs if _crossings(h, vs, tol) >= 2]
@@ -173,7 +164,7 @@ def _keep_crossed(hs: list[Line], vs: list[Line], tol: float) -> tuple[list[Line
     return hs, vs
 
 
-def _open_borders(hs: list[Line], vs: list[Line], scale: float) -> tuple[list[Line], list[Line]]:
+def _open_borders(hs: list[Rule], vs: list[Rule], scale: float) -> tuple[list[Rule], list[Rule]]:
     """Add the outer rule a table leaves out (many have no left and right border, some no top).
 
     When most rules of one direction run well past the outermost rule of the other, the table's edge is
@@ -185,24 +176,23 @@ def _open_borders(hs: list[Line], vs: list[Line], scale: float) -> tuple[list[Li
     for rules, across, out in ((found_h, found_v, vs), (found_v, found_h, hs)):
         if len(rules) < 2 or len(across) < 2:
             continue
-        ordered = sorted(across, key=lambda ln: ln.at((ln.t0 + ln.t1) / 2))
-        first = ordered[0].at((ordered[0].t0 + ordered[0].t1) / 2)
-        last = ordered[-1].at((ordered[-1].t0 + ordered[-1].t1) / 2)
-        lo, hi = min(r.at((r.t0 + r.t1) / 2) for r in rules), max(r.at((r.t0 + r.t1) / 2) for r in rules)
+        ordered = sorted(across, key=Rule.middle)
+        first, last = ordered[0].middle(), ordered[-1].middle()
+        lo, hi = min(r.middle() for r in rules), max(r.middle() for r in rules)
         starts = np.array([r.t0 for r in rules])
         ends = np.array([r.t1 for r in rules])
         if np.mean(starts < first - overhang) >= 0.6:
-            out.append(Line(float(np.median(starts[starts < first - overhang])), 0.0, lo, hi))
+            out.append(Rule(float(np.median(starts[starts < first - overhang])), 0.0, lo, hi))
         if np.mean(ends > last + overhang) >= 0.6:
-            out.append(Line(float(np.median(ends[ends > last + overhang])), 0.0, lo, hi))
+            out.append(Rule(float(np.median(ends[ends > last + overhang])), 0.0, lo, hi))
     return hs, vs
 
 
-def _coverage(mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, tol: int) -> float:
-    """Share of positions between t_a and t_b where the rule's mask has ink within `tol` of the line."""
+def _coverage(mask: np.ndarray, rule: Rule, t_a: float, t_b: float, horizontal: bool, tol: int) -> float:
+    """Share of positions between t_a and t_b where the rule's mask has ink within `tol` of its centre."""
     if t_b - t_a < 2:
         return 1.0
-    return float((_sample(mask, line, t_a, t_b, horizontal, -tol, tol) > 0).any(axis=0).mean())
+    return float((sample(mask, rule, t_a, t_b, horizontal, -tol, tol) > 0).any(axis=0).mean())
 
 
 class _RuleCoverage:
@@ -213,169 +203,16 @@ class _RuleCoverage:
         self.tol = tol
         self._inked: dict[int, np.ndarray] = {}  # per rule (the grid's rules outlive it): ink within tol, along it
 
-    def __call__(self, mask: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool) -> float:
+    def __call__(self, mask: np.ndarray, rule: Rule, t_a: float, t_b: float, horizontal: bool) -> float:
         length = mask.shape[1] if horizontal else mask.shape[0]
         a, b = int(np.ceil(t_a)), int(np.floor(t_b))
         if t_b - t_a < 2 or a < 0 or b >= length:
-            return _coverage(mask, line, t_a, t_b, horizontal, self.tol)
-        row = self._inked.get(id(line))
+            return _coverage(mask, rule, t_a, t_b, horizontal, self.tol)
+        row = self._inked.get(id(rule))
         if row is None:
-            row = self._inked[id(line)] = (_sample(mask, line, 0, length - 1, horizontal, -self.tol, self.tol) > 0
+            row = self._inked[id(rule)] = (sample(mask, rule, 0, length - 1, horizontal, -self.tol, self.tol) > 0
                                            ).any(axis=0)
         return float(row[a:b + 1].mean())
-
-
-def _sample(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, lo: int, hi: int,
-            step: float = 1.0, towards: Line | None = None) -> np.ndarray:
-    """Grey values along `line` from t_a to t_b, one row per offset lo..hi across it (1 px apart, or
-    `step` of the way to `towards` each, for offsets measured between two rules): (offsets, positions)."""
-    ts = np.arange(int(np.ceil(t_a)), int(np.floor(t_b)) + 1)
-    base = line.at(ts)
-    across = np.ones_like(base) if towards is None else (towards.at(ts) - base) * step
-    pp = np.rint(base[None, :] + np.arange(lo, hi + 1)[:, None] * across[None, :]).astype(int)
-    limit = gray.shape[0] if horizontal else gray.shape[1]
-    t_limit = gray.shape[1] if horizontal else gray.shape[0]
-    pp = np.clip(pp, 0, limit - 1)
-    tt = np.clip(np.broadcast_to(ts, pp.shape), 0, t_limit - 1)
-    return (gray[pp, tt] if horizontal else gray[tt, pp]).astype(np.float32)
-
-
-# Bert Dobbelaere's optimal sorting network for six inputs (12 comparators).
-_SORT6 = ((0, 5), (1, 3), (2, 4), (1, 2), (3, 4), (0, 3), (2, 5), (0, 1), (2, 3), (4, 5), (1, 2), (3, 4))
-
-
-def _median6(arrays: list[np.ndarray]) -> np.ndarray:
-    """Elementwise median of six arrays, as np.median gives it (the mean of the middle two)."""
-    if len(arrays) != 6:  # faint_side changed: the general (slower) way
-        return np.median(np.stack(arrays), axis=0).astype(arrays[0].dtype)
-    s = list(arrays)
-    for a, b in _SORT6:
-        s[a], s[b] = np.minimum(s[a], s[b]), np.maximum(s[a], s[b])
-    return (s[2] + s[3]) / 2  # a Python 2 keeps float32 samples float32
-
-
-def _thin_dips(samples: np.ndarray, tol: int, p: GridParams, candidate: bool = False) -> np.ndarray:
-    """Which rows of `samples` (rows: offsets across a line, 1 px apart; columns: positions along it)
-    have a faint rule running through them, for every row with `tol + faint_side` rows on both sides.
-
-    Averaging along the line (`_ALONG`) beats the noise down. A rule is a narrow dip: the darkest point
-    within `tol` of the row, against the paper a few px further out on both sides, that stays put
-    (glyph strokes wander), with no other stroke beside it, and darker than the paper at large. It runs
-    along most of the stretch and into both its ends (a glyph's stroke stops short of the cell's
-    padding); a worn rule may have lost stretches and one end, but it runs whole into the other.
-    `candidate` rows are the positions of a rule no mask found: the dip must lie on the row itself
-    (give or take the rule's width), and a worn one must show more of itself.
-    """
-    reach = tol + p.faint_side
-    if samples.shape[1] < 8 or samples.shape[0] < 2 * reach + 1:
-        return np.zeros(max(0, samples.shape[0] - 2 * reach), dtype=bool)
-    smooth = cv2.blur(samples, (_ALONG, 1))
-    # Row i's window is smooth[i : i + 2*reach + 1]; every statistic over it is taken across shifted
-    # row slices (views), not over a materialised (rows, along, window) array: ~5x less time, the
-    # same values.
-    rows = smooth.shape[0] - 2 * reach
-
-    def at(j: int) -> np.ndarray:
-        return smooth[j:j + rows]
-
-    centre = at(reach - tol).copy()
-    where = np.zeros(centre.shape, dtype=np.intp)  # a rule's darkest point stays put; strokes wander
-    for k in range(1, 2 * tol + 1):
-        row = at(reach - tol + k)
-        darker = row < centre
-        where[darker] = k
-        np.minimum(centre, row, out=centre)
-    left = [at(j) for j in range(reach - tol - 2)]
-    right = [at(j) for j in range(reach + tol + 3, 2 * reach + 1)]
-    paper = np.minimum(_median6(left), _median6(right))
-    dip = paper - centre
-    settled = tol if candidate else np.median(where, axis=1, keepdims=True)  # where the rule would lie
-    steady = np.abs(where - settled) <= (2 if candidate else 1)
-    # A glyph's strokes cross its upright one; a speck of noise beside a rule may be allowed.
-    bar = paper - p.faint_dip
-    strokes = np.zeros(centre.shape, dtype=np.uint8)
-    for side in (*left, *right):
-        strokes += side < bar
-    clear = strokes <= 2
-    # A seal turns white in the ink channel, so the paper between two of its strokes is a dip too.
-    dark = centre <= np.median(smooth) - p.faint_dip
-    good = (dip >= p.faint_dip) & steady & clear & dark
-    fifth = max(1, good.shape[1] // 5)
-    head, tail = good[:, :fifth].mean(axis=1) >= 0.5, good[:, -fifth:].mean(axis=1) >= 0.5
-    share = good.mean(axis=1)
-    if good.shape[1] < _LONG:  # small print or low dpi: a glyph's stroke may span the slot
-        return (share >= p.faint_share) & head & tail
-    whole_end = good[:, :fifth].all(axis=1) | good[:, -fifth:].all(axis=1)
-    worn = p.broken_line_share if candidate else p.broken_share
-    return (share >= p.faint_share) & (head & tail | whole_end) | (share >= worn) & whole_end
-
-
-def _faint_rule(gray: np.ndarray, line: Line, t_a: float, t_b: float, horizontal: bool, tol: int,
-                p: GridParams) -> bool:
-    """Is there a thin dark line along `line` between t_a and t_b, however faint?
-
-    Used where the rule mask saw too little: faded print and JPEG leave a rule only a few grey levels
-    darker than the paper.
-    """
-    if t_b - t_a < 8:
-        return False
-    reach = tol + p.faint_side
-    return bool(_thin_dips(_sample(gray, line, t_a, t_b, horizontal, -reach, reach), tol, p)[0])
-
-
-def _faint_lines(rules: list[Line], across: list[Line], gray: np.ndarray, horizontal: bool, scale: float,
-                 p: GridParams) -> list[Line]:
-    """Whole rules of one direction that faded below the rule mask, found between the rules that were not.
-
-    A table's column rules run down to its last row (headers span above them, not below) and its row
-    rules run out to its last column, so a candidate is a line between two neighbouring rules (sharing
-    their slant) that is a faint rule (`_thin_dips`) in every slot from the last one back, for at least
-    `faint_run` of the slots and never fewer than two. Gaps between words are no dip; glyph strokes stop
-    short of a slot's ends; a stroke or smudge in one slot is not a run.
-    """
-    tol = max(2, int(round(p.line_tol * scale * 0.6)))
-    reach = tol + p.faint_side
-    m = p.margin * scale
-    least = p.min_cell * scale
-    slots = len(across) - 1
-    need = max(2, int(np.ceil(p.faint_run * slots)))
-    if slots < need:
-        return []
-    mid = (_middle(across[0]) + _middle(across[-1])) / 2  # along `rules`
-    # An outer rule may have faded too: where rules of the other direction run on past the outermost
-    # rule, the space up to their ends is searched as well.
-    first, last = min(a.t0 for a in across), max(a.t1 for a in across)
-    slack = least + 2 * tol
-    bounds = [Line(rules[0].a + first - slack - rules[0].at(mid), rules[0].b, rules[0].t0, rules[0].t1), *rules,
-              Line(rules[-1].a + last + slack - rules[-1].at(mid), rules[-1].b, rules[-1].t0, rules[-1].t1)]
-    found: list[Line] = []
-    for r0, r1 in zip(bounds, bounds[1:], strict=False):
-        width = r1.at(mid) - r0.at(mid)
-        if width < 2 * least:
-            continue
-        alive = np.ones(int(width) + 1, dtype=bool)  # offsets from r0 still in an unbroken run
-        alive[:int(least)] = alive[int(width - least) + 1:] = False
-        run, start, end = 0, 0.0, 0.0
-        for k in range(slots - 1, -1, -1):
-            t_a = (_intersect(r0, across[k])[0] + _intersect(r1, across[k])[0]) / 2 + m
-            t_b = (_intersect(r0, across[k + 1])[0] + _intersect(r1, across[k + 1])[0]) / 2 - m
-            ok = np.zeros_like(alive)
-            if t_b - t_a >= _LONG:
-                samples = _sample(gray, r0, t_a, t_b, horizontal, -reach, len(alive) - 1 + reach, 1 / width, r1)
-                ok = _thin_dips(samples, tol, p, candidate=True)
-                ok = ok | np.roll(ok, 1) | np.roll(ok, -1)  # the rule may wander a pixel between slots
-            if not (alive & ok).any():
-                break
-            alive &= ok
-            end = end if run else t_b + m
-            run, start = run + 1, t_a - m
-        if run < need:
-            continue
-        offsets = np.flatnonzero(alive)
-        for group in np.split(offsets, np.flatnonzero(np.diff(offsets) > least) + 1):
-            u = float(np.median(group)) / width
-            found.append(Line((1 - u) * r0.a + u * r1.a, (1 - u) * r0.b + u * r1.b, start, end))
-    return found
 
 
 def _find(parent: list[int], i: int) -> int:
@@ -385,29 +222,29 @@ def _find(parent: list[int], i: int) -> int:
     return i
 
 
-def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.ndarray,
-                scale: float, p: GridParams, gray: np.ndarray | None = None, faint: list[Line] | None = None
+def _build_grid(hs: list[Rule], vs: list[Rule], hmask: np.ndarray, vmask: np.ndarray,
+                scale: float, p: GridParams, gray: np.ndarray | None = None, faint: list[Rule] | None = None
                 ) -> Grid | None:
-    """`faint` rules (from `_faint_lines`) separate every slot within the stretch they were verified on."""
+    """`faint` rules (from `faint_rules`) separate every slot within the stretch they were verified on."""
     nr, nc = len(hs) - 1, len(vs) - 1
     if nr < 1 or nc < 1:
         return None
     corner = np.zeros((nr + 1, nc + 1, 2))
     for i, h in enumerate(hs):
         for j, v in enumerate(vs):
-            x, y = _intersect(h, v)
+            x, y = h.crossing(v)
             corner[i, j] = (x, y)
-    tol = max(2, int(round(p.line_tol * scale * 0.6)))
+    tol = max(2, int(round(p.rule_tol * scale * 0.6)))
     m = p.margin * scale
     parent = list(range(nr * nc))
 
     coverage = _RuleCoverage(tol)
 
-    def present(line: Line, t_a: float, t_b: float, horizontal: bool, mask: np.ndarray) -> bool:
-        if any(line is f for f in faint or ()) and line.t0 - m <= t_a and t_b <= line.t1 + m:
+    def present(rule: Rule, t_a: float, t_b: float, horizontal: bool, mask: np.ndarray) -> bool:
+        if any(rule is f for f in faint or ()) and rule.t0 - m <= t_a and t_b <= rule.t1 + m:
             return True
-        return coverage(mask, line, t_a, t_b, horizontal) >= _SEPARATOR_COVERAGE or (
-            gray is not None and _faint_rule(gray, line, t_a, t_b, horizontal, tol, p))
+        return coverage(mask, rule, t_a, t_b, horizontal) >= _SEPARATOR_COVERAGE or (
+            gray is not None and faint_rule(gray, rule, t_a, t_b, horizontal, tol, p))
 
     def union(a: int, b: int) -> None:
         ra, rb = _find(parent, a), _find(parent, b)
@@ -446,7 +283,7 @@ def _build_grid(hs: list[Line], vs: list[Line], hmask: np.ndarray, vmask: np.nda
     cells.sort(key=lambda g: (g.row, g.col))
     xs, ys = corner[..., 0], corner[..., 1]
     bbox = (int(np.floor(xs.min())), int(np.floor(ys.min())), int(np.ceil(xs.max())), int(np.ceil(ys.max())))
-    return Grid(bbox=bbox, rows=hs, cols=vs, cells=cells)
+    return Grid(bbox=bbox, h_rules=hs, v_rules=vs, cells=cells)
 
 
 def _cell(corner: np.ndarray, r0: int, c0: int, r1: int, c1: int, uncertain: bool = False) -> GridCell:
@@ -458,10 +295,10 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
                   gray: np.ndarray | None = None) -> tuple[list[Grid], np.ndarray]:
     """All ruled tables on an upright binarised page (see `binarize`), top to bottom, and their rules' mask.
 
-    With the page's `gray` too, a separator the rule mask misses is looked for as a faint line.
+    With the page's `gray` too, a separator the rule mask misses is looked for as a faint rule.
     """
-    hmask, vmask = line_mask(binary, scale, True, p), line_mask(binary, scale, False, p)
-    vshort = line_mask(binary, scale, False, p, short=True)  # short horizontal runs are never needed
+    hmask, vmask = rule_mask(binary, scale, True, p), rule_mask(binary, scale, False, p)
+    vshort = rule_mask(binary, scale, False, p, short=True)  # short horizontal runs are never needed
     joined = cv2.bitwise_or(cv2.bitwise_or(hmask, vmask), vshort)
     cv2.dilate(joined, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))), dst=joined)
     # Tables are found on a quarter-size copy: a full-page int32 label image alone is 35 MB at 300 dpi.
@@ -472,9 +309,9 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
     del joined
     n, labels, stats, _ = cv2.connectedComponentsWithStats((small > 0).astype(np.uint8), connectivity=8)
     stats = stats * np.array([f, f, f, f, f * f])
-    tol = p.line_tol * scale
+    tol = p.rule_tol * scale
     grids: list[Grid] = []
-    rule_mask = np.zeros_like(binary)
+    ruled = np.zeros_like(binary)
     for i in range(1, n):
         x, y, w, h, _ = stats[i]
         if w < p.min_table_w * scale or h < p.min_table_h * scale:
@@ -486,34 +323,30 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         region = np.repeat(np.repeat(block, f, axis=0), f, axis=1)[y0 % f:y0 % f + y1 - y0, x0 % f:x0 % f + x1 - x0] > 0
         hsub = np.where(region, hmask[y0:y1, x0:x1], 0).astype(np.uint8)
         vsub = np.where(region, vmask[y0:y1, x0:x1], 0).astype(np.uint8)
-        hs = _lines(hsub, True, tol, p.min_rule * scale)
-        vs = _lines(vsub, False, tol, p.min_rule * scale * 0.6,
-                    np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
+        hs = _fit_rules(hsub, True, tol, p.min_rule * scale)
+        vs = _fit_rules(vsub, False, tol, p.min_rule * scale * 0.6,
+                        np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
         hs, vs = _open_borders(hs, vs, scale)
         if len(hs) < 2 or len(vs) < 2:
             continue
-        hs.sort(key=_middle)
-        vs.sort(key=_middle)
+        hs.sort(key=Rule.middle)
+        vs.sort(key=Rule.middle)
         sub = None if gray is None else gray[y0:y1, x0:x1]
-        fv: list[Line] = []
-        fh: list[Line] = []
+        fv: list[Rule] = []
+        fh: list[Rule] = []
         if sub is not None:
-            fv = _faint_lines(vs, hs, sub, False, scale, p)
-            vs = sorted(vs + fv, key=_middle)
-            fh = _faint_lines(hs, vs, sub, True, scale, p)
-            hs = sorted(hs + fh, key=_middle)
+            fv = faint_rules(vs, hs, sub, False, scale, p)
+            vs = sorted(vs + fv, key=Rule.middle)
+            fh = faint_rules(hs, vs, sub, True, scale, p)
+            hs = sorted(hs + fh, key=Rule.middle)
         grid = _build_grid(hs, vs, hsub, vsub, scale, p, sub, fv + fh)
         if grid is None or not _table_sized(grid, scale, p):
             continue
         grids.append(_shift(grid, x0, y0))
-        rule_mask[y0:y1, x0:x1] |= hsub | vsub
+        ruled[y0:y1, x0:x1] |= hsub | vsub
     grids.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
-    return grids, rule_mask
-
-
-def _middle(line: Line) -> float:
-    return line.at((line.t0 + line.t1) / 2)
+    return grids, ruled
 
 
 def _table_sized(grid: Grid, scale: float, p: GridParams) -> bool:
@@ -524,14 +357,14 @@ def _table_sized(grid: Grid, scale: float, p: GridParams) -> bool:
 
 def _shift(grid: Grid, dx: int, dy: int) -> Grid:
     """Move a grid found in a sub-image back to page coordinates."""
-    def hline(ln: Line) -> Line:  # y = a + b x  ->  y + dy = a' + b (x + dx)
-        return Line(ln.a + dy - ln.b * dx, ln.b, ln.t0 + dx, ln.t1 + dx)
+    def h_rule(r: Rule) -> Rule:  # y = a + b x  ->  y + dy = a' + b (x + dx)
+        return Rule(r.a + dy - r.b * dx, r.b, r.t0 + dx, r.t1 + dx)
 
-    def vline(ln: Line) -> Line:
-        return Line(ln.a + dx - ln.b * dy, ln.b, ln.t0 + dy, ln.t1 + dy)
+    def v_rule(r: Rule) -> Rule:
+        return Rule(r.a + dx - r.b * dy, r.b, r.t0 + dy, r.t1 + dy)
 
     cells = [GridCell(c.row, c.col, c.row_span, c.col_span, c.corners + np.array([dx, dy]), c.uncertain)
              for c in grid.cells]
     x0, y0, x1, y1 = grid.bbox
-    return Grid((x0 + dx, y0 + dy, x1 + dx, y1 + dy), [hline(h) for h in grid.rows],
-                [vline(v) for v in grid.cols], cells)
+    return Grid((x0 + dx, y0 + dy, x1 + dx, y1 + dy), [h_rule(h) for h in grid.h_rules],
+                [v_rule(v) for v in grid.v_rules], cells)

@@ -52,8 +52,8 @@ class Orientation:
 
 
 @dataclass
-class Line:
-    """A ruling line fitted as `pos = a + b * t` (t = x for horizontal, y for vertical lines)."""
+class Rule:
+    """A ruling line of a table fitted as `pos = a + b * t` (t = x for horizontal, y for vertical rules)."""
 
     a: float
     b: float
@@ -62,6 +62,19 @@ class Line:
 
     def at(self, t: float) -> float:
         return self.a + self.b * t
+
+    def middle(self) -> float:
+        """Its position across, halfway along it."""
+        return self.at((self.t0 + self.t1) / 2)
+
+    def crossing(self, other: Rule) -> tuple[float, float]:
+        """Where `other` (a rule of the other direction) crosses this one: (along this, across this).
+
+        Solves p = a1 + b1 t, t = a2 + b2 p.
+        """
+        denom = 1.0 - self.b * other.b
+        t = (other.a + other.b * self.a) / (denom if abs(denom) > 1e-9 else 1e-9)
+        return t, self.at(t)
 
 
 @dataclass
@@ -81,17 +94,17 @@ class Grid:
     """One ruled table found on a page (in the upright working image)."""
 
     bbox: BBox
-    rows: list[Line]  # horizontal rules, top to bottom (n_rows + 1)
-    cols: list[Line]  # vertical rules, left to right (n_cols + 1)
+    h_rules: list[Rule]  # horizontal rules, top to bottom (n_rows + 1)
+    v_rules: list[Rule]  # vertical rules, left to right (n_cols + 1)
     cells: list[GridCell]
 
     @property
     def n_rows(self) -> int:
-        return len(self.rows) - 1
+        return len(self.h_rules) - 1
 
     @property
     def n_cols(self) -> int:
-        return len(self.cols) - 1
+        return len(self.v_rules) - 1
 
 
 @dataclass

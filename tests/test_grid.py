@@ -8,7 +8,7 @@ import pytest
 from synth import SynthCell, SynthTable, add_stamp, draw, fade_rule, random_rects, rotate, scanned, simple_table
 
 from ocr.deskew import orient, to_original
-from ocr.grid import GridParams, binarize, detect_tables
+from ocr.grid import binarize, detect_tables
 from ocr.rasterize import ink
 
 
@@ -202,71 +202,6 @@ def test_aligned_strokes_and_word_gaps_are_not_rules():
     assert _structure(grids[0]) == _truth(t)
 
 
-def _thin_dips_by_windows(samples: np.ndarray, tol: int, p: GridParams, candidate: bool) -> np.ndarray:
-    """The textbook form of `_thin_dips` (every window materialised, np.median): the fast one must agree."""
-    from ocr.grid import _ALONG, _LONG
-
-    reach = tol + p.faint_side
-    if samples.shape[1] < 8 or samples.shape[0] < 2 * reach + 1:
-        return np.zeros(max(0, samples.shape[0] - 2 * reach), dtype=bool)
-    smooth = cv2.blur(samples, (_ALONG, 1))
-    win = np.lib.stride_tricks.sliding_window_view(smooth, 2 * reach + 1, axis=0)
-    offs = np.arange(-reach, reach + 1)
-    inner = win[..., reach - tol:reach + tol + 1]
-    centre, where = inner.min(axis=2), inner.argmin(axis=2)
-    sides = win[..., np.abs(offs) >= tol + 3]
-    half = sides.shape[2] // 2
-    paper = np.minimum(np.median(sides[..., :half], axis=2), np.median(sides[..., half:], axis=2))
-    settled = tol if candidate else np.median(where, axis=1, keepdims=True)
-    steady = np.abs(where - settled) <= (2 if candidate else 1)
-    clear = (sides < (paper - p.faint_dip)[..., None]).sum(axis=2) <= 2
-    dark = centre <= np.median(smooth) - p.faint_dip
-    good = (paper - centre >= p.faint_dip) & steady & clear & dark
-    fifth = max(1, good.shape[1] // 5)
-    head, tail = good[:, :fifth].mean(axis=1) >= 0.5, good[:, -fifth:].mean(axis=1) >= 0.5
-    share = good.mean(axis=1)
-    if good.shape[1] < _LONG:
-        return (share >= p.faint_share) & head & tail
-    whole_end = good[:, :fifth].all(axis=1) | good[:, -fifth:].all(axis=1)
-    worn = p.broken_line_share if candidate else p.broken_share
-    return (share >= p.faint_share) & (head & tail | whole_end) | (share >= worn) & whole_end
-
-
-def test_the_median_of_six_is_numpys_for_every_order():
-    from itertools import permutations
-
-    from ocr.grid import _median6
-
-    for perm in permutations([3.0, 1.5, 7.25, 7.25, 0.0, 2.0]):
-        assert _median6([np.array([v], np.float32) for v in perm])[0] == np.float32(2.5)
-    rng = np.random.default_rng(3)
-    arrays = [rng.normal(200, 30, (7, 50)).astype(np.float32) for _ in range(6)]
-    assert np.array_equal(_median6(arrays), np.median(np.stack(arrays), axis=0))
-
-
-@pytest.mark.parametrize("candidate", [False, True])
-def test_the_faint_rule_test_agrees_with_its_textbook_form(candidate):
-    """Noise, ties, faint dips of every depth, short and long stretches: the same rows, always."""
-    from ocr.grid import _thin_dips
-
-    rng = np.random.default_rng(11)
-    p = GridParams()
-    hits = 0
-    for _ in range(400):
-        tol = int(rng.integers(2, 8))
-        reach = tol + p.faint_side
-        rows, along = int(rng.integers(2 * reach + 1, 2 * reach + 40)), int(rng.integers(8, 300))
-        s = rng.normal(200, 20, (rows, along))
-        s[int(rng.integers(0, rows))] -= rng.uniform(3, 60)
-        if rng.random() < 0.3:
-            s = np.round(s)
-        s = np.clip(s, 0, 255).astype(np.float32)
-        fast = _thin_dips(s, tol, p, candidate)
-        assert np.array_equal(fast, _thin_dips_by_windows(s, tol, p, candidate))
-        hits += int(fast.sum())
-    assert hits > 20  # the comparison saw rules, not only their absence
-
-
 def test_rule_runs_are_labelled_in_the_page_order_from_the_box_around_them():
     """`_segments` labels only the box around the mask's ink: the same runs, in the same order."""
     from ocr.grid import _segments
@@ -284,16 +219,16 @@ def test_rule_runs_are_labelled_in_the_page_order_from_the_box_around_them():
 
 def test_a_rules_coverage_read_off_its_whole_length_is_the_slots_own():
     from ocr.grid import _coverage, _RuleCoverage
-    from ocr.model import Line
+    from ocr.model import Rule
 
     rng = np.random.default_rng(8)
     for _ in range(40):
         mask = np.where(rng.random((300, 400)) < 0.3, 255, 0).astype(np.uint8)
         horizontal = bool(rng.random() < 0.5)
         length = 400 if horizontal else 300
-        line = Line(float(rng.uniform(0, 300 if horizontal else 400)), float(rng.uniform(-0.05, 0.05)), 0, length)
+        rule = Rule(float(rng.uniform(0, 300 if horizontal else 400)), float(rng.uniform(-0.05, 0.05)), 0, length)
         cov = _RuleCoverage(tol=int(rng.integers(2, 6)))
         for _ in range(20):
             t_a = float(rng.uniform(-20, length))
             t_b = t_a + float(rng.uniform(0, 150))
-            assert cov(mask, line, t_a, t_b, horizontal) == _coverage(mask, line, t_a, t_b, horizontal, cov.tol)
+            assert cov(mask, rule, t_a, t_b, horizontal) == _coverage(mask, rule, t_a, t_b, horizontal, cov.tol)
