@@ -12,7 +12,7 @@ same settings are reused) and read by ``reportscan ingest`` (the CLI, one batch,
 Each record's ``fields`` are compared with the truth ``fields`` (all ~200 a document):
 
 - before repair: the field's cell as read (``record.tables[table].cells``), its text through
-  ``ocr.repair.normalize``, reviewed when the cell's own ``needs_review`` says so;
+  ``ocr.values.normalize``, reviewed when the cell's own ``needs_review`` says so;
 - after repair: the field's ``value`` and ``needs_review``.
 
 A value is right when it equals the printed number (decimals compared as numbers). A field the record
@@ -55,6 +55,8 @@ RESERVED_SEEDS = {"threshold calibration": range(9500, 9503), "bench/compare.py"
                   "bench/calibrate_review.py": range(9100, 9203), "other benchmarks": range(9300, 9401)}
 DECIMAL_FIELDS = frozenset({"administrative_fees.amount"})
 SOURCE_INCONSISTENT = "source_inconsistent"
+FITTED_ONLY = ("measured on the family the thresholds were fitted on (our generator's {tier} tier): "
+               "not a result on scans we did not make; bench/trust.py sets it beside a family fitting never read")
 
 # issue 4's targets, after repair, per tier (a tier missing from a target has none)
 TARGETS: dict[str, tuple[str, dict[str, float]]] = {
@@ -168,8 +170,8 @@ def cell_of(record: Record, result: FieldResult) -> Cell | None:
 
 
 def default_normalizer() -> Normalizer:
-    """ocr.repair.normalize, imported late: the scorer is about records, not the pipeline's import cost."""
-    from ocr.repair import normalize
+    """ocr.values.normalize, imported late: the scorer is about records, not the pipeline's import cost."""
+    from ocr.values import normalize
 
     return normalize
 
@@ -304,7 +306,8 @@ def _pct(a: int, b: int, digits: int = 1) -> str:
 def print_report(console: Console, scores: dict[str, Score]) -> None:
     for tier, s in scores.items():
         targets = check_targets(tier, s.after)
-        t = Table(title=f"{tier}: {s.documents} documents, {s.after.fields} fields"
+        t = Table(caption=FITTED_ONLY.format(tier=tier) if tier in TIERS else None,
+                  title=f"{tier}: {s.documents} documents, {s.after.fields} fields"
                         + (f", {s.records_missing} without a record" if s.records_missing else ""))
         for c in ("measure", "before repair", "after repair", "target (after)"):
             t.add_column(c, justify="right")

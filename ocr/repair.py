@@ -1,8 +1,8 @@
 """Template stage, part two: typed values from mapped cells, the 勾稽关系 checked, and what fails explained.
 
-Every field's text is normalised to an `int` or an exact `Decimal` (never through a float). The
-template's arithmetic is then solved exactly (rational Gaussian elimination over the fields a reading
-may not be trusted for) so that a failure is explained by the fewest cells the arithmetic itself pins
+Every field's text is normalised to an `int` or an exact `Decimal` (`ocr.values`, never through a
+float). The template's arithmetic is then solved exactly (rational Gaussian elimination over the fields
+a reading may not be trusted for) so that a failure is explained by the fewest cells the arithmetic itself pins
 down, and nothing is guessed when it does not pin them down. A repaired value must be confirmed by two
 independent 勾稽关系 (it stays determined when any one of them is dropped); one alone only suggests it.
 Trusted readings that still disagree are the report's own inconsistency, which an operator must see.
@@ -11,8 +11,6 @@ The thresholds are the `repair_*` fields of `Config`.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,72 +20,10 @@ from typing import get_args
 
 from ocr.config import Config
 from ocr.model import CellFlag, Constraint, FieldResult, FieldValue, MappedCell, ValueType
+from ocr.values import Parsed, parse
 
 _FLAG_ORDER = {flag: i for i, flag in enumerate(get_args(CellFlag))}
 _KEPT_CELL_FLAGS = ("dash", "low_confidence", "readers_disagree", "grid_uncertain")
-# A lone printed dash (and what readers make of one: dashes, minus signs, the character 一) means none.
-_DASHES = frozenset("-‐‑‒–—―−ー一")
-# Letters and marks OCR gives for digits; applied only where the template expects a number.
-_CONFUSIONS = str.maketrans({
-    "O": "0", "o": "0", "D": "0", "Q": "0", "〇": "0",
-    "l": "1", "I": "1", "|": "1", "i": "1", "!": "1",
-    "S": "5", "s": "5", "B": "8", "Z": "2", "z": "2", "G": "6", "g": "9", "q": "9",
-})
-_DECIMAL_POINTS = str.maketrans({"。": ".", "·": ".", "•": "."})
-# Specks and marks OCR puts beside a figure ("…、9", ".3", "' 0"); never a confusion letter like '!' or '|'.
-_JUNK = ".,、。，…·'\"‘’“”`:;：；?？()（）[]【】_~*"
-_NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
-_SPACES = re.compile(r"\s+")
-
-
-# ---------------------------------------------------------------- normalising one cell's text
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    value: FieldValue
-    changed: bool
-    dash: bool = False
-    guessed: bool = False  # no digit was printed: the number comes from letter shapes alone
-    stripped: bool = False  # marks beside the figure were dropped (a speck read as '.', '、' or a quote)
-
-
-def _parse(text: str, value_type: ValueType) -> _Parsed:
-    raw = text.strip()
-    if value_type == "text":
-        clean = _SPACES.sub(" ", unicodedata.normalize("NFKC", raw))
-        return _Parsed(clean or None, clean != raw)
-    s = _SPACES.sub("", unicodedata.normalize("NFKC", raw))
-    if not s:
-        return _Parsed(None, False)
-    if len(s) == 1 and s in _DASHES:
-        return _Parsed(0 if value_type == "integer" else Decimal(0), raw != "-", dash=True)
-    core = s.strip(_JUNK if value_type == "integer" else _JUNK.replace(".", ""))
-    stripped = bool(core) and core != s
-    s = core or s
-    if value_type == "decimal":
-        s = s.translate(_DECIMAL_POINTS)
-    digits = s.translate(_CONFUSIONS)
-    if not _NUMBER.fullmatch(digits):
-        return _Parsed(None, False)
-    plain = digits.replace(",", "")
-    if value_type == "integer":
-        if "." in plain:  # counts are printed whole: "1.2" is a speck or two figures, not a number to round
-            return _Parsed(None, False)
-        value: int | Decimal = int(plain)
-    else:
-        value = Decimal(plain)
-    return _Parsed(value, str(value) != raw, guessed=not any("0" <= ch <= "9" for ch in s), stripped=stripped)
-
-
-def normalize(text: str, value_type: ValueType) -> tuple[FieldValue, bool]:
-    """The value a cell's text stands for, and whether getting it meant rewriting the text.
-
-    Full-width forms, spaces, thousands separators and (in numbers only) letters OCR gives for digits
-    are undone; a lone dash is 0; blank or unparseable text is None. Decimals are exact.
-    """
-    parsed = _parse(text, value_type)
-    return parsed.value, parsed.changed
 
 
 # ---------------------------------------------------------------- per-field state
@@ -156,7 +92,7 @@ def _read(key: str, value_type: ValueType, mc: MappedCell | None, cfg: Config) -
         numeric = value_type != "text"
         return _Field(key, value_type, mc, None, cell.confidence, numeric, True, blank=True, flags=["blank"],
                       reasons=["空白（空白不等于 0）"] if numeric else [])
-    parsed = _parse(cell.text, value_type)
+    parsed = parse(cell.text, value_type)
     if parsed.value is None and cell.digits is not None and value_type != "text":
         return _digit_fallback(key, value_type, mc, kept, cfg) or _read_unreadable(key, value_type, mc, kept)
     if parsed.value is None:
@@ -185,7 +121,7 @@ def _digit_fallback(key: str, value_type: ValueType, mc: MappedCell, kept: list[
     reviewed (the two readers disagree), so only the arithmetic can vouch for it."""
     digits = mc.cell.digits
     assert digits is not None
-    parsed = _parse(digits.text, value_type)
+    parsed = parse(digits.text, value_type)
     if parsed.value is None:
         return None
     flags = [k for k in kept if k not in ("readers_disagree", "low_confidence")]  # those judged the label reading
@@ -197,7 +133,7 @@ def _digit_fallback(key: str, value_type: ValueType, mc: MappedCell, kept: list[
     return f
 
 
-def _doubt_reasons(f: _Field, parsed: _Parsed) -> list[str]:
+def _doubt_reasons(f: _Field, parsed: Parsed) -> list[str]:
     out = []
     if "low_confidence" in f.flags:
         out.append(f"识别置信度低 ({f.confidence:.2f})")
@@ -560,4 +496,4 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
     return {key: fields[key].result() for key in expected}
 
 
-__all__ = ["normalize", "repair"]
+__all__ = ["repair"]

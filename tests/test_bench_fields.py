@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ocr.model import Cell, FieldResult, PageInfo, Producer, Record, Table
-from ocr.repair import normalize
+from ocr.values import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 

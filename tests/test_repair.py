@@ -12,7 +12,8 @@ from conftest import SAMPLES
 from ocr.config import Config
 from ocr.model import Cell, Constraint, FieldResult, MappedCell, ValueType
 from ocr.records import needs_review
-from ocr.repair import normalize, repair
+from ocr.repair import repair
+from ocr.values import normalize
 from samples.template import APPLICANT_COLS, rules
 
 # The rules are tested at fixed thresholds, not at whatever the calibration settles on.
