@@ -1,0 +1,240 @@
+"""A printed table against a template table: its blocks, its value columns, and which is which.
+
+Matching never trusts positions alone, nor labels alone: a printed block is cut into header and body
+rows, its value columns are found under the header (or between the body's rules when the header was
+lost), and both rows and columns are paired with the template's by label likeness in order.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ocr.template.chain import Chain, PCell
+from ocr.template.labels import ANCHOR, Merged, align_sequence, merged_likeness, normalize, similarity
+from ocr.template.spec import Block, Node, TemplateTable
+
+
+@dataclass
+class PrintedBlock:
+    """A printed block: optional heading, header rows, body rows (rows of its chain)."""
+
+    chain: Chain
+    heading: str = ""
+    header_rows: list[int] = field(default_factory=list)
+    body_rows: list[int] = field(default_factory=list)
+
+
+def printed_blocks(chain: Chain, table: TemplateTable) -> list[PrintedBlock]:
+    """Cut a printed table into blocks: a heading, or a header after body rows, opens a new one."""
+    headings = [h for b in table.blocks for h in b.heading]
+    header_texts = [t for b in table.blocks for t in (b.stub, *(x for n in b.columns for x in (*n.texts, *n.groups)))
+                    if t]
+    row_texts = [t for b in table.blocks for n in b.rows for t in n.texts]
+    firsts = [min(c.col for c in row if c.value_like()) for row in map(chain.starting, range(chain.n_rows))
+              if any(c.value_like() for c in row)]
+    value_start = _first_value_col(firsts) if firsts else chain.n_cols
+    blocks: list[PrintedBlock] = [PrintedBlock(chain)]
+    for r in range(chain.n_rows):
+        starters = chain.starting(r)
+        if not starters:
+            continue
+        labels = [c for c in starters if c.cell.kind == "label" and not c.value_like()]
+        full = len(labels) == len(starters) == 1 and starters[0].col == 0 and starters[0].end_col >= chain.n_cols
+        text = normalize("".join(c.cell.text for c in labels))
+        if full:
+            kind = "heading"
+        elif any(c.value_like() for c in starters):
+            kind = "body"
+        elif any(c.col >= value_start for c in labels) and not _garbled_body(labels, value_start, header_texts,
+                                                                             headings, row_texts):
+            kind = "header"  # words over the number columns
+        else:
+            head = max((similarity(normalize(c.cell.text), header_texts + headings) for c in labels), default=0.0)
+            body = max((similarity(normalize(c.cell.text), row_texts) for c in labels), default=0.0)
+            blank = any(c.cell.kind == "blank" for c in starters)
+            kind = "body" if (body > head and body >= ANCHOR) or (blank and head < ANCHOR) else "header"
+        cur = blocks[-1]
+        if kind == "heading":
+            if cur.heading or cur.header_rows or cur.body_rows:
+                cur = PrintedBlock(chain)
+                blocks.append(cur)
+            cur.heading = text
+        elif kind == "header":
+            if cur.body_rows:
+                cur = PrintedBlock(chain)
+                blocks.append(cur)
+            cur.header_rows.append(r)
+        else:
+            cur.body_rows.append(r)
+    return [b for b in blocks if b.body_rows]
+
+
+def _garbled_body(labels: Sequence[PCell], value_start: int, header_texts: list[str], headings: list[str],
+                  row_texts: list[str]) -> bool:
+    """A body row whose numbers were read as words ('179本', a lone 'O'): its own label reads as one of
+    the template's rows, and nothing over the number columns reads as a column header."""
+    left = [normalize(c.cell.text) for c in labels if c.col < value_start]
+    over = [normalize(c.cell.text) for c in labels if c.col >= value_start]
+    row = max((similarity(t, row_texts) for t in left), default=0.0)
+    head = max((similarity(t, header_texts + headings) for t in left), default=0.0)
+    return row >= ANCHOR and row > head and max((similarity(t, header_texts) for t in over), default=0.0) < ANCHOR
+
+
+@dataclass
+class Slot:
+    """A printed value column: grid columns [start, end) under one header cell."""
+
+    start: int
+    end: int
+    leaf: str  # normalised text of the lowest header cell over it
+    path: str  # normalised texts of all header cells over it, top to bottom
+    leaf_cell: PCell | None = None
+
+
+@dataclass
+class BlockMatch:
+    block: PrintedBlock
+    template: Block
+    score: float
+    value_start: int
+    rows: list[tuple[int, int]]  # (chain row, template row index)
+    slots: list[tuple[Slot, int]]  # (printed slot, template column index)
+    merged_rows: set[int]  # chain rows that hold several template rows run together
+
+
+def _first_value_col(firsts: list[int]) -> int:
+    """The column most rows' first number is in; on a tie the leftmost, since a number garbled into
+    words (first number further right) is likelier than a row label read as a number."""
+    return min(statistics.multimode(firsts))
+
+
+def _value_start(pb: PrintedBlock, template: Block) -> int:
+    """First grid column holding numbers: where most body rows' first number is, else right of the stub."""
+    labelled = bool(template.rows[0].texts)  # rows have labels, so column 0 holds no number
+    firsts = []
+    for r in pb.body_rows:
+        cols = [c.col for c in pb.chain.starting(r) if c.value_like() and (c.col > 0 or not labelled)]
+        if cols:
+            firsts.append(min(cols))
+    header = [c for r in pb.header_rows for c in pb.chain.starting(r) if c.col == 0]
+    stub = header[0].end_col if template.stub and header else None
+    if firsts:
+        # A header over the row labels that reads as the template's bounds them: the first number
+        # column of every row may have been read as words or nothing.
+        if stub is not None and similarity(normalize(header[0].cell.text), [template.stub]) >= ANCHOR:
+            return min(stub, _first_value_col(firsts))
+        return _first_value_col(firsts)
+    if stub is not None:
+        return stub
+    labels = [c.end_col for r in pb.body_rows for c in pb.chain.starting(r) if c.cell.kind == "label"]
+    return max(labels, default=0)
+
+
+def _slots(pb: PrintedBlock, start: int) -> list[Slot]:
+    chain = pb.chain
+    header = [c for r in pb.header_rows for c in chain.starting(r) if c.end_col > start and c.col >= start]
+    slots: list[Slot] = []
+    if header:
+        for col in range(start, chain.n_cols):
+            over = sorted((c for c in header if c.col <= col < c.end_col), key=lambda c: c.row)
+            lowest = over[-1] if over else None
+            if slots and lowest is not None and slots[-1].leaf_cell is lowest:
+                slots[-1].end = col + 1
+                continue
+            slots.append(Slot(col, col + 1, normalize(lowest.cell.text) if lowest else "",
+                               "".join(normalize(c.cell.text) for c in over), lowest))
+        return slots
+    # No header (a table without one, or one lost, e.g. read as one cell): columns between the rules
+    # the body rows have.
+    cells = [c for r in pb.body_rows for c in chain.starting(r) if c.col >= start]
+    if not cells:
+        return slots
+    ends = _body_rules(pb, min(c.col for c in cells), max(c.end_col for c in cells))
+    return [Slot(a, b, "", "") for a, b in zip(ends, ends[1:], strict=False)]
+
+
+def _body_rules(pb: PrintedBlock, start: int, end: int) -> list[int]:
+    """The column rules from `start` to `end` (both included) that the body rows mostly have: a cell
+    across a rule in some row is that rule lost there (several numbers run together), not a wider
+    column, and a header cell across it is a rule lost in the header."""
+    cells = [c for r in pb.body_rows for c in pb.chain.starting(r) if c.end_col > start and c.col < end]
+    rules = [start]
+    for b in range(start + 1, end):
+        rows_at = {c.row for c in cells if c.col == b or c.end_col == b}
+        rows_across = {c.row for c in cells if c.col < b < c.end_col}
+        if rows_at and len(rows_at) >= len(rows_across):
+            rules.append(b)
+    return [*rules, end]
+
+
+def _column_sim(slot: Slot, node: Node) -> float:
+    leaf = similarity(slot.leaf, node.texts)
+    if not node.groups:
+        return leaf
+    path = similarity(slot.path, ["".join((*node.groups, t)) for t in node.texts])
+    return (leaf + path) / 2
+
+
+def _row_label(pb: PrintedBlock, row: int, start: int) -> tuple[str, str]:
+    """(own label, labels of the groups around it) of a body row: the label cells left of the numbers."""
+    cells = [c for c in pb.chain.covering(row) if c.col < start]
+    if not cells:
+        return "", ""
+    own = cells[-1]
+    if sum(own.covers(r) for r in pb.body_rows) > 1:
+        # A label beside several rows of numbers is theirs together: a group, or several labels read as
+        # one cell when the rules between them were lost. No row's own label can be told from it.
+        return "", "".join(normalize(c.cell.text) for c in cells)
+    return normalize(own.cell.text), "".join(normalize(c.cell.text) for c in cells[:-1])
+
+
+def _row_sim(label: tuple[str, str], node: Node) -> float:
+    own, groups = label
+    if not node.texts:  # the unlabelled single row of a block
+        return 100.0 if not own else 60.0
+    score = similarity(own, node.texts)
+    if node.groups and groups:
+        score = 0.85 * score + 0.15 * similarity(groups, ["".join(node.groups)])
+    return score
+
+
+def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
+    start = _value_start(pb, template)
+    slots = _slots(pb, start)
+    col_sims = [[_column_sim(s, n) for n in template.columns] for s in slots]
+    col_merged = merged_likeness([s.leaf for s in slots], [s.path for s in slots], template.columns)
+    col_pairs = align_sequence(col_sims, [not s.path for s in slots], col_merged) if slots else []
+    labels = [_row_label(pb, r, start) for r in pb.body_rows]
+    row_sims = [[_row_sim(lab, n) for n in template.rows] for lab in labels]
+    row_merged = merged_likeness([lab[0] for lab in labels], [""] * len(labels), template.rows)
+    row_pairs = align_sequence(row_sims, [not lab[0] for lab in labels], row_merged)
+
+    def total(pairs: list[tuple[int, int, int]], sims: list[list[float]], merged: Merged) -> float:
+        return sum(sims[i][j] if k == 1 else k * merged[i, j, k] for i, j, k in pairs)
+
+    parts: list[float] = []
+    if template.heading and pb.heading:
+        parts.append(similarity(pb.heading, template.heading))
+    if any(s.path for s in slots):  # a block printed without its header is judged by its rows alone
+        parts.append(total(col_pairs, col_sims, col_merged) / max(len(slots), len(template.columns)))
+    parts.append(total(row_pairs, row_sims, row_merged) / max(len(labels), len(template.rows)))
+    score = sum(parts) / len(parts)
+    # A printed row or column that merged several of the template's (a lost rule) places them, but its
+    # cells hold several numbers run together: those fields stay unmapped, for review.
+    return BlockMatch(pb, template, score, start, [(pb.body_rows[i], j) for i, j, k in row_pairs if k == 1],
+                       [pair for i, j, k in col_pairs for pair in _split_slot(pb, slots[i], j, k)],
+                       {pb.body_rows[i] for i, _, k in row_pairs if k > 1})
+
+
+def _split_slot(pb: PrintedBlock, slot: Slot, first: int, k: int) -> list[tuple[Slot, int]]:
+    """A printed column paired with template columns first..first+k-1. A header cell reading as k labels
+    run together over k columns the body rows keep apart is a rule lost in the header only: each column
+    takes its label in order. Otherwise its cells hold several numbers each, and none is mapped."""
+    if k == 1:
+        return [(slot, first)]
+    rules = _body_rules(pb, slot.start, slot.end)
+    if len(rules) != k + 1:
+        return []
+    return [(Slot(a, b, "", slot.path), first + t) for t, (a, b) in enumerate(zip(rules, rules[1:], strict=False))]
