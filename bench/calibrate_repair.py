@@ -56,8 +56,7 @@ def replay(record: Record, cfg: Config, templates: list[Any]) -> Record:
             raw = [f for f in cell.flags if f in RECOGNITION_FLAGS]
             cell.needs_review, cell.flags = needs_review(cell.kind, cell.confidence, raw, cfg)
     out.fields, out.unmapped = {}, []
-    apply_template(out, [], templates, cfg)
-    return out
+    return apply_template(out, [], templates, cfg)
 
 
 def evaluate(pairs: list[tuple[Record, dict[str, Any]]], cfg: Config, templates: list[Any]) -> dict[str, Score]:

@@ -76,11 +76,13 @@ def upright_span(bbox: tuple[int, int, int, int], frame: Frame) -> tuple[float, 
     return y0, y1, h
 
 
-def link_continuations(tables: list[Table], frames: dict[int, Frame]) -> None:
-    """Mark a page's first table as the continuation of the previous page's last one when it looks so."""
+def link_continuations(tables: Sequence[Table], frames: dict[int, Frame]) -> list[Table]:
+    """The tables, a page's first one marked as the continuation of the previous page's last one when it
+    looks so."""
     by_page: dict[int, list[int]] = {}
     for i, t in enumerate(tables):
         by_page.setdefault(t.page, []).append(i)
+    out = list(tables)
     for page, idxs in by_page.items():
         prev = by_page.get(page - 1)
         if not prev:
@@ -90,49 +92,58 @@ def link_continuations(tables: list[Table], frames: dict[int, Frame]) -> None:
         first_top, _, first_h = upright_span(first.bbox, frames[page])
         if (last_bottom >= _CONTINUE_BOTTOM * last_h and first_top <= _CONTINUE_TOP * first_h
                 and last.n_cols == first.n_cols):
-            first.continued_from = prev[-1]
+            out[idxs[0]] = first.model_copy(update={"continued_from": prev[-1]})
+    return out
 
 
 def build_record(info: DocumentInfo, pages: Sequence[PageResult], cfg: Config,
                  templates: Sequence[Template] = ()) -> Record:
     """The document's record: its tables and cells, and, when a template matches, its named fields."""
     pages = sorted(pages, key=lambda p: p.number)
-    tables: list[Table] = [t for p in pages for t in p.tables]
-    link_continuations(tables, {p.number: (p.rotation, p.width, p.height) for p in pages})
+    tables = link_continuations([t for p in pages for t in p.tables],
+                                {p.number: (p.rotation, p.width, p.height) for p in pages})
     record = Record(
         producer=producer(cfg), source=info.path.name, sha256=info.sha256, pages=info.pages, dpi=info.dpi,
         page_info=[PageInfo(page=p.number, rotation=p.rotation, skew=p.skew, error=p.error) for p in pages],
         tables=tables,
     )
-    apply_template(record, [line for p in pages for line in p.lines], templates, cfg)
-    return record
+    return apply_template(record, [line for p in pages for line in p.lines], templates, cfg)
 
 
-def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Template], cfg: Config) -> None:
-    """Name the numbers, repair and flag them, and carry each field's verdict back to its cell.
+def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Template], cfg: Config) -> Record:
+    """The record with its numbers named, repaired and flagged, and each field's verdict carried back to
+    its cell; the record as given when no template matches.
 
     The cell and its field are one thing to an operator: a reading two sums confirm is not sent to
     review as a cell either, and a repaired one says so where it is printed.
     """
     template = identify(record.tables, lines, templates)
     if template is None:
-        return
+        return record
     alignment = align(record.tables, template)
-    for index, key in alignment.table_keys.items():
-        record.tables[index].template_table = key
-    for index, before in alignment.continued.items():  # joined by rule positions, e.g. a part a rule short
-        record.tables[index].continued_from = before
-    record.template = template.id
-    record.report = report_info(lines, template)
-    record.fields = repair(alignment.mapped, template.value_types, template.constraints, cfg)
-    record.unmapped = alignment.unmapped
+    fields = repair(alignment.mapped, template.value_types, template.constraints, cfg)
+    verdicts: dict[int, dict[str, object]] = {}  # id of a mapped cell -> its field's verdict
     for key, mapped in alignment.mapped.items():
-        result = record.fields.get(key)
+        result = fields.get(key)
         if result is None:
             continue
         cell = mapped.cell
-        cell.needs_review = result.needs_review
-        cell.flags = list(dict.fromkeys([*cell.flags, *result.flags]))
+        flags = verdicts.get(id(cell), {}).get("flags", cell.flags)
+        verdicts[id(cell)] = {"needs_review": result.needs_review,
+                              "flags": list(dict.fromkeys([*flags, *result.flags]))}
+    tables: list[Table] = []
+    for index, table in enumerate(record.tables):
+        update: dict[str, object] = {}
+        if index in alignment.table_keys:
+            update["template_table"] = alignment.table_keys[index]
+        if index in alignment.continued:  # joined by rule positions, e.g. a part a rule short
+            update["continued_from"] = alignment.continued[index]
+        if any(id(c) in verdicts for c in table.cells):
+            update["cells"] = [c.model_copy(update=verdicts[id(c)]) if id(c) in verdicts else c for c in table.cells]
+        tables.append(table.model_copy(update=update) if update else table)
+    return record.model_copy(update={
+        "tables": tables, "template": template.id, "report": report_info(lines, template), "fields": fields,
+        "unmapped": alignment.unmapped})
 
 
 def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:

@@ -19,15 +19,15 @@ def _table(page: int, y0: int, y1: int, n_cols: int = 10) -> Table:
 
 def test_a_table_cut_by_a_page_break_is_linked_to_its_first_part():
     tables = [_table(2, 300, 900, 4), _table(2, 1200, 3300), _table(3, 250, 1800), _table(3, 2000, 2600, 15)]
-    link_continuations(tables, {2: (0, 2480, 3508), 3: (0, 2480, 3508)})
-    assert [t.continued_from for t in tables] == [None, None, 1, None]
+    linked = link_continuations(tables, {2: (0, 2480, 3508), 3: (0, 2480, 3508)})
+    assert [t.continued_from for t in linked] == [None, None, 1, None]
+    assert [t.continued_from for t in tables] == [None] * 4  # the tables given are left as they were
 
 
 @pytest.mark.parametrize(("prev_bottom", "next_top", "cols"), [(2000, 250, 10), (3300, 1500, 10), (3300, 250, 4)])
 def test_tables_that_do_not_continue_stay_apart(prev_bottom, next_top, cols):
     tables = [_table(1, 300, prev_bottom), _table(2, next_top, next_top + 500, cols)]
-    link_continuations(tables, {1: (0, 2480, 3508), 2: (0, 2480, 3508)})
-    assert tables[1].continued_from is None
+    assert link_continuations(tables, {1: (0, 2480, 3508), 2: (0, 2480, 3508)})[1].continued_from is None
 
 
 def test_same_stem_inputs_get_their_hash_in_the_name():
@@ -74,12 +74,10 @@ def test_identical_files_in_two_folders_and_a_summary_lookalike_get_names_of_the
 def test_continuation_is_judged_on_the_upright_page():
     # page 2 was scanned upside down: its table at the top of the upright page sits at the bottom of the scan
     tables = [_table(1, 1200, 3300), Table(page=2, bbox=(100, 1700, 2300, 3250), n_rows=3, n_cols=10, cells=[])]
-    link_continuations(tables, {1: (0, 2480, 3508), 2: (180, 2480, 3508)})
-    assert tables[1].continued_from == 0
+    assert link_continuations(tables, {1: (0, 2480, 3508), 2: (180, 2480, 3508)})[1].continued_from == 0
     # and a sideways page: upright "top" is the scan's left edge
     tables = [_table(1, 1200, 3300), Table(page=2, bbox=(50, 100, 700, 2400), n_rows=3, n_cols=10, cells=[])]
-    link_continuations(tables, {1: (0, 2480, 3508), 2: (90, 3508, 2480)})
-    assert tables[1].continued_from == 0
+    assert link_continuations(tables, {1: (0, 2480, 3508), 2: (90, 3508, 2480)})[1].continued_from == 0
 
 
 def test_outputs_get_the_usual_file_mode_not_mkstemps_0600(tmp_path):
@@ -115,3 +113,28 @@ def test_a_document_no_template_matches_keeps_its_tables_and_names_nothing():
     assert record.template is None and record.fields == {} and record.unmapped == []
     assert record.report.agency is None and record.tables[0].template_table is None
     assert [c.text for c in record.tables[0].cells] == [t for row in texts for t in row]
+
+
+def test_applying_the_template_returns_a_new_record_and_leaves_the_given_one_as_it_was():
+    from ocr.model import Cell, Producer, Record
+    from ocr.records import apply_template
+    from ocr.template import load_templates
+
+    truth = json.loads((Path(__file__).resolve().parent.parent / "samples/data/clean-s1-000.truth.json")
+                       .read_text(encoding="utf-8"))
+    tables = [Table(page=t["page"], bbox=(0, 0, 1, 1), continued_from=t["continued_from"], n_rows=t["n_rows"],
+                    n_cols=t["n_cols"],
+                    cells=[Cell(row=c["row"], col=c["col"], row_span=c["row_span"], col_span=c["col_span"],
+                                bbox=(0, 0, 1, 1), text=c["text"], confidence=0.95, needs_review=False,
+                                kind=c["kind"]) for c in t["cells"]]) for t in truth["tables"]]
+    record = Record(producer=Producer(reportscan="0", tesseract="0", traineddata={}, config="0"),
+                    source="r.pdf", sha256="ab" * 32, pages=truth["pages"], dpi=300, page_info=[], tables=tables)
+    before = record.model_dump(mode="json")
+    out = apply_template(record, [], load_templates(), Config(workers=1))
+    assert record.model_dump(mode="json") == before
+    assert out.template is not None and out.fields and out is not record
+    assert [t.template_table for t in out.tables] == [t["template_table"] for t in truth["tables"]]
+    for result in out.fields.values():  # every field's verdict is on its cell in the new record only
+        if result.table is not None:
+            cell = next(c for c in out.tables[result.table].cells if (c.row, c.col) == (result.row, result.col))
+            assert cell.needs_review == result.needs_review and set(result.flags) <= set(cell.flags)
