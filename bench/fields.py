@@ -52,7 +52,8 @@ Normalizer = Callable[[str, ValueType], tuple[FieldValue, bool]]
 
 DEFAULT_SEED = 7300
 RESERVED_SEEDS = {"threshold calibration": range(9500, 9503), "bench/compare.py": range(7100, 7103),
-                  "bench/calibrate_review.py": range(9100, 9203), "other benchmarks": range(9300, 9401)}
+                  "bench/calibrate_review.py": range(9100, 9203), "other benchmarks": range(9300, 9401),
+                  "bench/trust.py": range(7600, 7608)}
 DECIMAL_FIELDS = frozenset({"administrative_fees.amount"})
 SOURCE_INCONSISTENT = "source_inconsistent"
 FITTED_ONLY = ("measured on the family the thresholds were fitted on (our generator's {tier} tier): "
