@@ -7,8 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from samples.generate import DIGITAL, generate_samples
-from samples.scan import TIERS
+from samples.generate import FAMILIES, generate_samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--count", type=int, default=1, help="number of documents")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--tier", choices=(*TIERS, DIGITAL), default="typical",
-                        help="scan quality tier, or digital for a born-digital PDF (text layer, no scan)")
+    parser.add_argument("--tier", choices=FAMILIES, default="typical",
+                        help="scan quality tier, digital for a born-digital PDF (text layer, no scan), or "
+                             "deviations: typical scans with the variants and what users' scans show (turned "
+                             "pages, 200 dpi, doubled/thick/broken rules, faded print, photocopies, seals, pen)")
     parser.add_argument("--variants", action="store_true",
                         help="add the deviations of real reports: label line breaks, （二）部分公开 without its note, "
                              "straight quotes, 二 as four tables, 政府集中采购, a total that does not add up")

@@ -6,6 +6,7 @@ Each document gets its own ``numpy.random.Generator`` seeded from (seed, tier, i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from samples import GENERATOR_VERSION
+from samples import deviations as D
 from samples import template as T
 from samples.content import Report, make_report
 from samples.layout import register_font
-from samples.render import DPI, PAGE_PX, PageLayout, PlacedPart, draw_pdf, layout_document
+from samples.render import DPI, PAGE_PX, PageLayout, PlacedPart, RuleOp, draw_pdf, layout_document
 from samples.scan import (
     TIERS,
     ScanParams,
@@ -29,6 +31,7 @@ from samples.scan import (
     map_points,
     pack_pdf,
     page_params,
+    press_seal,
     rasterize,
     require_poppler,
     skew_of,
@@ -37,7 +40,9 @@ from samples.variants import Variants, draw_variants
 
 PX_PER_PT = DPI / 72
 DIGITAL = "digital"  # born-digital: the vector PDF itself, text layer and all, never scanned
-TIER_CODES = {tier: i for i, tier in enumerate((*TIERS, DIGITAL))}
+DEVIATIONS = "deviations"  # the typical scan with the variants and what users' scans show (samples.deviations)
+TIER_CODES = {tier: i for i, tier in enumerate((*TIERS, DIGITAL, DEVIATIONS))}
+FAMILIES: tuple[str, ...] = (*TIERS, DIGITAL, DEVIATIONS)
 CLOSING_SEAL_PROB = {"clean": 0.3, "typical": 0.5, "hard": 0.6}
 
 
@@ -46,48 +51,55 @@ def doc_name(tier: str, seed: int, index: int) -> str:
     return f"{tier}-s{seed}-{index:03d}"
 
 
-def _bbox(h: np.ndarray, rect: tuple[float, float, float, float]) -> list[float]:
+def _bbox(h: np.ndarray, rect: tuple[float, float, float, float], scale: float = PX_PER_PT) -> list[float]:
     """Axis-aligned box (scan pixels) around the 4 mapped corners of a rectangle given in points."""
-    x0, y0, x1, y1 = (v * PX_PER_PT for v in rect)
+    x0, y0, x1, y1 = (v * scale for v in rect)
     pts = map_points(h, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     return [round(float(lo[0]), 1), round(float(lo[1]), 1), round(float(hi[0]), 1), round(float(hi[1]), 1)]
 
 
-def _table_truth(part: PlacedPart, page_no: int, h: np.ndarray, continued_from: int | None) -> dict[str, Any]:
+def _table_truth(part: PlacedPart, page_no: int, h: np.ndarray, continued_from: int | None,
+                 scale: float = PX_PER_PT) -> dict[str, Any]:
     n_rows = max(c.row + c.row_span for c in part.cells)
     n_cols = max(c.col + c.col_span for c in part.cells)
     cells = [
         {"row": c.row, "col": c.col, "row_span": c.row_span, "col_span": c.col_span,
-         "bbox": _bbox(h, c.rect), "text": "".join(c.lines), "kind": c.kind, "field": c.field}
+         "bbox": _bbox(h, c.rect, scale), "text": "".join(c.lines), "kind": c.kind, "field": c.field}
         for c in part.cells
     ]
     return {"page": page_no, "template_table": part.key, "part": part.part, "continued_from": continued_from,
-            "bbox": _bbox(h, part.rect), "n_rows": n_rows, "n_cols": n_cols, "cells": cells}
+            "bbox": _bbox(h, part.rect, scale), "n_rows": n_rows, "n_cols": n_cols, "cells": cells}
 
 
 def _stamp_page(img: np.ndarray, page: PageLayout, report: Report, params: ScanParams, tier: str,
-                rng: np.random.Generator) -> int:
+                rng: np.random.Generator, dpi: int = DPI) -> int:
     """Press red seals over some table parts (and maybe the closing line); returns how many."""
     targets: list[tuple[float, float]] = []
+    scale = dpi / 72
     for part in page.parts:
         if rng.random() < params.stamp_prob:
-            x0, y0, x1, y1 = (v * PX_PER_PT for v in part.rect)
+            x0, y0, x1, y1 = (v * scale for v in part.rect)
             targets.append((float(rng.uniform(x0 + 0.2 * (x1 - x0), x1 - 0.1 * (x1 - x0))),
                             float(rng.uniform(y0, y1))))
     if page.closing is not None and rng.random() < CLOSING_SEAL_PROB[tier]:
-        x0, y0, x1, y1 = (v * PX_PER_PT for v in page.closing)
+        x0, y0, x1, y1 = (v * scale for v in page.closing)
         targets.append((float(rng.uniform(x0 + 0.3 * (x1 - x0), x1 - 0.2 * (x1 - x0))), (y0 + y1) / 2))
     for centre in targets:
         text = report.agency.name + ("办公室" if rng.random() < 0.5 else "")
-        diameter = int(rng.uniform(38, 44) / 25.4 * DPI)
+        diameter = int(rng.uniform(38, 44) / 25.4 * dpi)
         apply_seal(img, make_seal(rng, text, diameter), centre, rng)
     return len(targets)
 
 
 def generate_document(seed: int, tier: str, index: int, name: str,
                       variants: bool = False) -> tuple[bytes, dict[str, Any]]:
-    """One sample: the image-only PDF bytes and its truth dictionary (see ``samples.variants``)."""
+    """One sample: the image-only PDF bytes and its truth dictionary (see ``samples.variants``).
+
+    The deviations family always has the variants (``variants`` is ignored there).
+    """
+    if tier == DEVIATIONS:
+        return _deviations_document(seed, index, name)
     rng = np.random.default_rng(np.random.SeedSequence([seed, TIER_CODES[tier], index]))
     report = make_report(rng, "clean" if tier == DIGITAL else tier)
     plan: Variants | None = None
@@ -125,7 +137,7 @@ def generate_document(seed: int, tier: str, index: int, name: str,
                                    plan)
 
 
-def _tables(pages: list[PageLayout], homography_of: Any) -> list[dict[str, Any]]:
+def _tables(pages: list[PageLayout], homography_of: Any, scale: float = PX_PER_PT) -> list[dict[str, Any]]:
     """Truth for every table part, its geometry mapped through its page's homography."""
     tables: list[dict[str, Any]] = []
     last_part: dict[str, int] = {}
@@ -133,12 +145,12 @@ def _tables(pages: list[PageLayout], homography_of: Any) -> list[dict[str, Any]]
         for part in page.parts:
             previous = last_part.get(part.key) if part.part > 0 else None
             last_part[part.key] = len(tables)
-            tables.append(_table_truth(part, page_no, homography_of(page_no), previous))
+            tables.append(_table_truth(part, page_no, homography_of(page_no), previous, scale))
     return tables
 
 
 def _truth(seed: int, tier: str, index: int, name: str, report: Any, page_info: list[dict[str, Any]],
-           tables: list[dict[str, Any]], variants: Variants | None) -> dict[str, Any]:
+           tables: list[dict[str, Any]], variants: Variants | None, dpi: int = DPI) -> dict[str, Any]:
     """The truth dictionary; ``variants`` and ``source_inconsistent`` only when variants were on."""
     unmapped: list[dict[str, Any]] = []
     if report.procurement is not None:
@@ -148,7 +160,7 @@ def _truth(seed: int, tier: str, index: int, name: str, report: Any, page_info: 
                          "row": row})
     truth = {
         "generator": GENERATOR_VERSION, "seed": seed, "tier": tier, "index": index, "source": f"{name}.pdf",
-        "dpi": DPI, "pages": len(page_info),
+        "dpi": dpi, "pages": len(page_info),
         "report": {"agency": report.agency.name, "year": report.year, "date": report.date.isoformat()},
         "page_info": page_info, "tables": tables, "fields": dict(report.fields), "unmapped": unmapped,
     }
@@ -170,7 +182,7 @@ def generate_samples(out: Path, count: int, seed: int, tier: str, variants: bool
     deviations of real reports (``samples.variants``); without it every document is as it always was.
     """
     if tier not in TIER_CODES:
-        raise ValueError(f"tier must be one of {(*TIERS, DIGITAL)}, not {tier!r}")
+        raise ValueError(f"tier must be one of {FAMILIES}, not {tier!r}")
     if count < 0:
         raise ValueError("count must be >= 0")
     require_poppler()
@@ -186,3 +198,138 @@ def generate_samples(out: Path, count: int, seed: int, tier: str, variants: bool
         (out / f"{name}.truth.json").write_text(truth_json(truth), encoding="utf-8")
         written.append(path)
     return written
+
+
+# ---------------------------------------------------------------- the deviations family
+
+
+def _frame_rule(r: RuleOp, parts: list[PlacedPart]) -> bool:
+    """A rule on the outer frame of one of the page's table parts (``layout.rule_segments`` rounds to 0.001 pt)."""
+    for part in parts:
+        x0, y0, x1, y1 = part.rect
+        if (r.y0 == r.y1 and min(abs(r.y0 - y0), abs(r.y0 - y1)) < 0.01) or (
+                r.x0 == r.x1 and min(abs(r.x0 - x0), abs(r.x0 - x1)) < 0.01):
+            return True
+    return False
+
+
+def _placed_cells(page: PageLayout, scale: float) -> list[D.PlacedCell]:
+    """Every cell of the page's table parts with its rectangle in raster pixels and a reference the truth reads."""
+    return [({"template_table": part.key, "part": part.part, "row": c.row, "col": c.col, "field": c.field},
+             (c.rect[0] * scale, c.rect[1] * scale, c.rect[2] * scale, c.rect[3] * scale), c.kind)
+            for part in page.parts for c in part.cells]
+
+
+def _scaled(params: ScanParams, k: float) -> ScanParams:
+    """A page's scan settings at another resolution: blur, perspective and rule gaps are lengths on paper."""
+    if k == 1:
+        return params
+    return dataclasses.replace(params, blur_sigma=params.blur_sigma * k,
+                               corner_jitter=tuple((x * k, y * k) for x, y in params.corner_jitter),
+                               gap_px=(max(1, round(params.gap_px[0] * k)), max(1, round(params.gap_px[1] * k))))
+
+
+def _seals_over_numbers(img: np.ndarray, cells: list[D.PlacedCell], corner: bool, report: Report, dpi: int,
+                        rng: np.random.Generator, to_scan: D.ToScan) -> list[dict[str, Any]]:
+    """Grey or red seals centred on number cells (the 总计 corner on its page); what the truth lists."""
+    pressed: list[dict[str, Any]] = []
+    for ref, (x0, y0, x1, y1), _kind in D.seal_targets(cells, rng, corner):
+        colour_name, colour, opacity = D.seal_ink(rng)
+        diameter = int(rng.uniform(38, 44) / 25.4 * dpi)
+        text = report.agency.name + ("办公室" if rng.random() < 0.5 else "")
+        centre = ((x0 + x1) / 2 + float(rng.uniform(-0.15, 0.15)) * (x1 - x0),
+                  (y0 + y1) / 2 + float(rng.uniform(-0.15, 0.15)) * (y1 - y0))
+        press_seal(img, make_seal(rng, text, diameter), centre, colour, opacity)
+        (cx, cy), = to_scan(np.array([centre]))
+        pressed.append({**ref, "colour": colour_name, "diameter_px": diameter,
+                        "centre": [round(float(cx), 1), round(float(cy), 1)]})
+    return pressed
+
+
+def _deviations_document(seed: int, index: int, name: str) -> tuple[bytes, dict[str, Any]]:
+    """A deviations-family document: the typical tier's report and scan (its own stream draws what a typical
+    document draws), the variants, and the deviations ``samples.deviations`` draws from streams of its own."""
+    code = TIER_CODES[DEVIATIONS]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, code, index]))
+    report, variants = draw_variants(make_report(rng, "typical"), seed, code, index)
+    plan = D.draw_plan(seed, code, index)
+    style, pages = layout_document(report, rng, variants, plan.split_fraction)
+    dpi = plan.dpi
+    scale, k = dpi / 72, dpi / DPI
+    rasters = rasterize(draw_pdf(style, pages), dpi)
+    if len(rasters) != len(pages) or len({r.shape for r in rasters}) != 1:
+        raise RuntimeError(f"pdftoppm gave {len(rasters)} pages of sizes {sorted({r.shape for r in rasters})} "
+                           f"for {len(pages)} laid out")
+    table_pages = [n for n, page in enumerate(pages, start=1) if page.parts]
+    turned = table_pages[min(int(plan.turn_choice * len(table_pages)), len(table_pages) - 1)] \
+        if D.TURNED_PAGE in plan.names else None
+    corner_page = next(n for n, page in enumerate(pages, start=1) for part in page.parts for c in part.cells
+                       if c.field == "applications.total.total")
+    jpegs: list[bytes] = []
+    page_info: list[dict[str, Any]] = []
+    homographies: dict[int, np.ndarray] = {}
+    for page_no, (img, page) in enumerate(zip(rasters, pages, strict=True), start=1):
+        params = _scaled(page_params("typical", rng), k)
+        prng = D.page_rng(seed, code, index, page_no)
+        height, width = img.shape[:2]
+        rotation = plan.turn_rotation if page_no == turned else 0
+        quarter = D.quarter_map(rotation, width, height) if rotation else np.eye(3)
+        sw, sh = (height, width) if rotation else (width, height)
+        h_scan = homography(params, sw, sh)
+        h = h_scan @ quarter
+
+        def to_scan(pts: np.ndarray, h: np.ndarray = h) -> np.ndarray:
+            return map_points(h, pts)
+
+        segments = [(r.x0 * scale, r.y0 * scale, r.x1 * scale, r.y1 * scale, r.width * scale) for r in page.rules]
+        cells = _placed_cells(page, scale)
+        done: dict[str, Any] = {}
+        if D.TEXT_TOUCHING_RULES in plan.names and cells:
+            done[D.TEXT_TOUCHING_RULES] = D.touch_rules(img, cells, prng, k)
+        if D.DOUBLED_RULES in plan.names and segments:
+            done[D.DOUBLED_RULES] = D.double_rules(img, segments, prng, k)
+        if D.THICK_RULES in plan.names and segments:
+            outer = [_frame_rule(r, page.parts) for r in page.rules]
+            done[D.THICK_RULES] = D.thicken_rules(img, segments, outer, prng, k)
+        if D.BROKEN_FAINT_RULES in plan.names and segments:
+            done[D.BROKEN_FAINT_RULES] = D.break_rules(img, segments, prng, k)
+        damage_rules(img, segments, params, rng)
+        if D.FADED_PRINT in plan.names:
+            done[D.FADED_PRINT] = D.fade_print(img, prng)
+        stamps = _stamp_page(img, page, report, params, "typical", rng, dpi)
+        if D.SEALS_OVER_NUMBERS in plan.names and any(kind == T.NUMBER for _r, _b, kind in cells):
+            done[D.SEALS_OVER_NUMBERS] = _seals_over_numbers(img, cells, page_no == corner_page, report, dpi, prng,
+                                                             to_scan)
+            stamps += len(done[D.SEALS_OVER_NUMBERS])
+        if D.PEN_MARKS in plan.names and cells:
+            done[D.PEN_MARKS] = D.pen_marks(img, cells, prng, k)
+        if D.PHOTOCOPY in plan.names:
+            done[D.PHOTOCOPY] = D.photocopy(img, prng, k, to_scan)
+        if rotation:
+            img = D.turn(img, rotation)
+            done[D.TURNED_PAGE] = {"rotation": rotation}
+        jpegs.append(encode_jpeg(degrade(img, h_scan, params, rng), params.jpeg_quality, dpi))
+        page_info.append({"page": page_no, "width": sw, "height": sh, "rotation": rotation,
+                          "skew": round(skew_of(h_scan, sw, sh), 2), "stamps": stamps,
+                          "deviations": {n: v for n, v in done.items() if v}})
+        homographies[page_no] = h
+    tables = _tables(pages, homographies.get, scale)
+    truth = _truth(seed, DEVIATIONS, index, name, report, page_info, tables, variants, dpi)
+    truth["deviations"] = _deviations_truth(plan, page_info, tables)
+    return pack_pdf(jpegs), truth
+
+
+def _deviations_truth(plan: D.Plan, page_info: list[dict[str, Any]], tables: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each deviation the document shows, by name: the pages it is on, or what it did to the whole document."""
+    out: dict[str, Any] = {}
+    for name in plan.applied:
+        if name == D.DPI_200:
+            out[name] = {"dpi": plan.dpi}
+        elif name == D.SPLIT_APPLICATIONS:
+            parts = [t for t in tables if t["template_table"] == T.APPLICATIONS]
+            out[name] = {"at_row": parts[0]["n_rows"], "pages": [t["page"] for t in parts]}
+        else:
+            on = [p["page"] for p in page_info if name in p["deviations"]]
+            if on:
+                out[name] = {"pages": on}
+    return out

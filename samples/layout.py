@@ -283,3 +283,29 @@ def choose_split(geom: TableGeometry, first_avail: float, page_avail: float,
         start, avail = end, page_avail
     return parts
 
+
+
+def split_rows_at(geom: TableGeometry, at: int, page_avail: float) -> list[tuple[int, int]]:
+    """Row ranges of the parts when the first part ends before row ``at`` whatever room the page has left.
+
+    A page break printed where the typist put it (or a page-sized header), not where the page ran out:
+    the rest flows over as many pages as it needs, rows never cut, headers not repeated.
+    """
+    n = geom.spec.n_rows
+    if not 0 < at < n:
+        raise ValueError(f"split row {at} outside 1..{n - 1}")
+    parts = [(0, at)]
+    start = at
+    while start < n:
+        end = start + 1
+        while end < n and geom.height(start, end + 1) <= page_avail:
+            end += 1
+        parts.append((start, end))
+        start = end
+    return parts
+
+
+def split_rows_allowed(geom: TableGeometry, page_avail: float) -> list[int]:
+    """Rows a forced break may come before: at least one body row on the first page, which must fit a page."""
+    first = geom.spec.header_rows + 1
+    return [r for r in range(first, geom.spec.n_rows) if geom.height(0, r) <= page_avail]

@@ -249,16 +249,22 @@ class _Flow:
             self.line(line, size, x, s.leading, cs, bold)
 
 
-def layout_document(report: Report, rng: np.random.Generator,
-                    variants: Variants | None = None) -> tuple[DocStyle, list[PageLayout]]:
+def layout_document(report: Report, rng: np.random.Generator, variants: Variants | None = None,
+                    split_applications: float | None = None) -> tuple[DocStyle, list[PageLayout]]:
     """Flow the report's blocks onto pages; tables 二 and 四 never split, 三 splits where the page ends.
 
     With the variant ``split_active``, 二 is printed as four small tables (one per 第二十条 block) kept
-    together on one page.
+    together on one page.  ``split_applications`` (in [0, 1), the deviations family) breaks 三 before
+    the body row that fraction of the way through the rows a break can come before
+    (``layout.split_rows_allowed``), whatever room the page has: a page break the typist forced.
     """
     L.register_font()
     style = make_style(rng)
     tables = build_tables(report, style, rng, variants)
+    forced_at: int | None = None
+    if split_applications is not None:
+        allowed = L.split_rows_allowed(tables[T.APPLICATIONS], PAGE_H - style.margin_b - style.margin_t)
+        forced_at = allowed[min(int(split_applications * len(allowed)), len(allowed) - 1)]
     split_active = variants is not None and SPLIT_ACTIVE in variants.names
     active_gap = style.table.leading * GAP_LEADINGS
     flow = _Flow(style)
@@ -281,7 +287,9 @@ def layout_document(report: Report, rng: np.random.Generator,
             need = s.leading * 3
             if nxt is not None and nxt.kind == "table":
                 geom = tables[nxt.text]
-                if nxt.text == T.APPLICATIONS:
+                if nxt.text == T.APPLICATIONS and forced_at is not None:
+                    need = geom.height(0, forced_at) + s.leading * 1.5
+                elif nxt.text == T.APPLICATIONS:
                     whole = geom.height() + s.leading * 1.5
                     fits_whole_page = whole <= flow.bottom - s.margin_t
                     if s.keep_applications_together and fits_whole_page:
@@ -302,7 +310,11 @@ def layout_document(report: Report, rng: np.random.Generator,
             geom = tables[block.text]
             flow.y += s.leading * 0.2
             x = s.margin_l + (s.text_w - geom.width) / 2
-            if block.text == T.APPLICATIONS:
+            if block.text == T.APPLICATIONS and forced_at is not None:
+                if geom.height(0, forced_at) > flow.room():
+                    flow.new_page()
+                parts = L.split_rows_at(geom, forced_at, flow.bottom - s.margin_t)
+            elif block.text == T.APPLICATIONS:
                 parts = L.choose_split(geom, flow.room(), flow.bottom - s.margin_t)
                 if parts is None:
                     flow.new_page()

@@ -235,7 +235,12 @@ def apply_seal(img: np.ndarray, ink: np.ndarray, centre: tuple[float, float],
                rng: np.random.Generator) -> None:
     """Multiply a red seal into ``img`` in place (semi-transparent: text and rules show through)."""
     colour = np.array([rng.uniform(200, 235), rng.uniform(20, 60), rng.uniform(30, 70)], dtype=np.float32)
-    opacity = float(rng.uniform(0.65, 0.9))
+    press_seal(img, ink, centre, colour, float(rng.uniform(0.65, 0.9)))
+
+
+def press_seal(img: np.ndarray, ink: np.ndarray, centre: tuple[float, float], colour: np.ndarray,
+               opacity: float) -> None:
+    """Multiply a seal of any ink ``colour`` (RGB, float32) into ``img`` in place, clipped to the page."""
     size = ink.shape[0]
     h, w = img.shape[:2]
     x0, y0 = int(centre[0] - size / 2), int(centre[1] - size / 2)

@@ -80,9 +80,22 @@ def _cells_key(cells: list[dict[str, Any]]) -> set[tuple[int, int, int, int]]:
     return {(c["row"], c["col"], c["row_span"], c["col_span"]) for c in cells}
 
 
+def _at_dpi(tables: list[dict[str, Any]], factor: float) -> list[dict[str, Any]]:
+    """Tables with every box scaled by ``factor``: a record's pixels at the truth's dpi (a 200-dpi scan that
+    the pipeline rendered at 300 dpi is scored in its own 200-dpi pixels)."""
+    def scaled(box: list[float]) -> list[float]:
+        return [v * factor for v in box]
+
+    return [{**t, "bbox": scaled(t["bbox"]), "cells": [{**c, "bbox": scaled(c["bbox"])} for c in t["cells"]]}
+            for t in tables]
+
+
 def score_document(record: dict[str, Any], truth: dict[str, Any]) -> Score:
     s = Score(documents=1)
     predicted = record["tables"]
+    record_dpi, truth_dpi = record.get("dpi") or truth["dpi"], truth["dpi"]
+    if record_dpi != truth_dpi:
+        predicted = _at_dpi(predicted, truth_dpi / record_dpi)
     used: set[int] = set()
     for tt in truth["tables"]:
         s.table_parts += 1

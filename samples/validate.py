@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from samples import deviations as D
 from samples import template as T
 from samples import variants as V
 
@@ -97,6 +98,38 @@ def _variant_errors(truth: dict[str, Any], variants: frozenset[str]) -> list[str
     return errors
 
 
+def _deviation_errors(truth: dict[str, Any]) -> list[str]:
+    """What the truth says about deviations agrees with itself and with the pages (none without ``deviations``)."""
+    pages = truth["page_info"]
+    if "deviations" not in truth:
+        return [f"page {p['page']}: rotation {p['rotation']} or deviations without the deviations family"
+                for p in pages if p["rotation"] or p.get("deviations")]
+    listed: dict[str, Any] = truth["deviations"]
+    errors = [f"unknown deviation {n!r}" for n in listed if n not in D.NAMES]
+    if (truth["dpi"] == D.LOW_DPI) != (D.DPI_200 in listed):
+        errors.append(f"dpi {truth['dpi']} with deviations {sorted(listed)}")
+    for p in pages:
+        where = f"page {p['page']}"
+        errors += [f"{where}: {n!r} is not a page deviation" for n in p["deviations"] if n not in D.PAGE_NAMES]
+        errors += [f"{where}: {n} not in the document's deviations" for n in p["deviations"]
+                   if n not in listed or p["page"] not in listed[n].get("pages", ())]
+        turned = D.TURNED_PAGE in p["deviations"]
+        if turned != (p["rotation"] in (90, 270)) or p["rotation"] not in (0, 90, 270):
+            errors.append(f"{where}: rotation {p['rotation']}, turned_page {'' if turned else 'not '}listed")
+        if turned and not p["width"] > p["height"]:
+            errors.append(f"{where}: turned but not landscape ({p['width']}×{p['height']})")
+    for name, info in listed.items():
+        on = [p["page"] for p in pages if name in p["deviations"]]
+        if name in D.PAGE_NAMES and info.get("pages") != on:
+            errors.append(f"{name}: listed on pages {info.get('pages')}, pages say {on}")
+    if D.SPLIT_APPLICATIONS in listed:
+        parts = [t for t in truth["tables"] if t["template_table"] == T.APPLICATIONS]
+        if len(parts) < 2 or parts[0]["n_rows"] != listed[D.SPLIT_APPLICATIONS]["at_row"]:
+            errors.append(f"split_applications at row {listed[D.SPLIT_APPLICATIONS]['at_row']}, "
+                          f"parts of {[t['n_rows'] for t in parts]} rows")
+    return errors
+
+
 def _arithmetic_errors(fields: dict[str, str], inconsistent: list[str]) -> list[str]:
     """The 勾稽关系 hold, except where the truth says the report's own arithmetic is wrong: then every
     broken rule involves a listed field and every listed field is in a broken rule."""
@@ -123,6 +156,7 @@ def validate_truth(truth: dict[str, Any]) -> list[str]:
         errors.append(f"field keys differ from the template: {odd[:5]}")
     variants = frozenset(truth.get("variants", ()))
     errors += _variant_errors(truth, variants)
+    errors += _deviation_errors(truth)
     errors += _arithmetic_errors(fields, truth.get("source_inconsistent", []))
     if len(truth["page_info"]) != truth["pages"]:
         errors.append("page_info does not list every page")
