@@ -13,12 +13,13 @@ from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 BBox = tuple[int, int, int, int]
 """x0, y0, x1, y1 in pixels of the page as rasterized, origin top-left."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: fields carry their cell's box and links to `Record.constraints`; the report's identity its confidences."""
 
 
 # ---------------------------------------------------------------- in-flight (numpy) structures
@@ -138,6 +139,7 @@ class PageResult:
     error: str | None = None
     tables: list[Table] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # prose lines kept for the record's identity (title, closing)
+    line_confidences: list[float] = field(default_factory=list)  # each of `lines`' OCR confidence; empty: exact
     seconds: float = 0.0
 
 
@@ -165,6 +167,8 @@ class MappedCell:
     table: int  # index in the record's `tables`
     value_type: ValueType
     label: str  # short printed words for reasons, e.g. "总计" or "自然人"
+    # (flag, reason) the template's matching casts on the placement (not the reading): always reviewed
+    doubts: tuple[tuple[str, str], ...] = ()
 
 
 # ---------------------------------------------------------------- the record written to disk
@@ -179,6 +183,11 @@ CellFlag = Literal[
     "source_inconsistent", "blank", "unreadable", "dash",
     "readers_disagree",  # the digit and the label readers read different numbers: always reviewed
     "grid_uncertain",  # the cell's rules could not be made into a rectangle: its extent is a guess
+    "column_unconfirmed",  # its column was placed by order alone, or its header and its position disagree
+    "grid_mismatch",  # the table's columns disagree with the template's in a way nothing reconciled
+    "row_misaligned",  # its row's cells do not line up with the column grid (a cell across two columns)
+    "row_unconfirmed",  # its row was placed by order alone, between rows as unsure
+    "unconfirmed_reading",  # no 勾稽关系 can check it along one of its axes: held to a stricter confidence
 ]
 
 
@@ -254,6 +263,28 @@ class FieldResult(_Strict):
     table: int | None = Field(None, ge=0, description="index in the record's `tables`")
     row: int | None = Field(None, ge=0)
     col: int | None = Field(None, ge=0)
+    bbox: BBox | None = Field(None, description="the cell's box on the page (the record's pixels, as the cell's "
+                                                "`bbox`); null when no cell was found for the field")
+    constraints: list[int] = Field(
+        default_factory=list, description="indexes in the record's `constraints` of every 勾稽关系 this field "
+                                          "takes part in, in template order")
+
+
+ConstraintStatus = Literal["holds", "fails", "open", "repaired"]
+"""`holds` as read; `repaired` holds only with a value repair set; `fails` as the record's values stand (a
+suggestion is not applied); `open` cannot be evaluated: a field of it has no number (blank, unreadable, missing)."""
+
+
+class ConstraintCheck(_Strict):
+    """One 勾稽关系 of the template as it stands in this record: sum(lhs) == sum(rhs)."""
+
+    name: str = Field(description="words an operator understands, e.g. 三 （七）总计列：（七）总计 = 各办理结果之和")
+    status: ConstraintStatus
+    lhs: list[str] = Field(description="field keys on the left; the values the check used are their `fields` "
+                                       "values (repaired where repaired)")
+    rhs: list[str] = Field(description="field keys on the right")
+    text: str = Field(description="its arithmetic with this record's values, e.g. 总计 12 ≠ 3 + 4 + 0 + 0 + 0 + 0 "
+                                  "(? for a missing value, =? when open)")
 
 
 class UnmappedValue(_Strict):
@@ -273,18 +304,25 @@ class UnmappedRow(_Strict):
     values: list[UnmappedValue]
 
 
+_IDENTITY_CONFIDENCE = ("how sure the value is: the OCR confidence of the line it came from, raised when the title "
+                        "and the closing line agree on it; null when the value is null")
+
+
 class ReportInfo(_Strict):
     """Who published the report and for which year, from the title and the closing line."""
 
     agency: str | None = None
     year: int | None = None
     date: str | None = Field(None, description="ISO date of the closing line, e.g. 2022-02-10")
+    agency_confidence: float | None = Field(None, ge=0, le=1, description=_IDENTITY_CONFIDENCE)
+    year_confidence: float | None = Field(None, ge=0, le=1, description=_IDENTITY_CONFIDENCE)
+    date_confidence: float | None = Field(None, ge=0, le=1, description=_IDENTITY_CONFIDENCE)
 
 
 class Record(_Strict):
     """One input document, as written to `<out>/<stem>.json`."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     producer: Producer
     source: str
     sha256: str
@@ -295,4 +333,34 @@ class Record(_Strict):
     tables: list[Table]
     report: ReportInfo = Field(default_factory=ReportInfo)
     fields: dict[str, FieldResult] = Field(default_factory=dict)
+    constraints: list[ConstraintCheck] = Field(
+        default_factory=list, description="the template's 勾稽关系 as they stand in this record, in template order; "
+                                          "a field's `constraints` are indexes into this list")
     unmapped: list[UnmappedRow] = Field(default_factory=list)
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _readable_version(cls, version: object) -> object:
+        """Version-1 records still read (bench and export read old output folders): what version 2 added
+        takes its defaults (no constraint links, no identity confidences: not known, nothing invents them)."""
+        if version == 1:
+            return SCHEMA_VERSION
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version} was written by a newer reportscan; this one reads "
+                             f"versions 1 to {SCHEMA_VERSION}")
+        return version
+
+    @field_validator("fields")
+    @classmethod
+    def _field_boxes(cls, fields: dict[str, FieldResult], info: ValidationInfo) -> dict[str, FieldResult]:
+        """A field without its box (a version-1 record) takes its cell's: the box is the cell's either way."""
+        missing = [k for k, f in fields.items() if f.bbox is None and f.table is not None]
+        if not missing or not info.data.get("tables"):
+            return fields
+        boxes = {(ti, c.row, c.col): c.bbox for ti, t in enumerate(info.data["tables"]) for c in t.cells}
+        out = dict(fields)
+        for k in missing:
+            f = fields[k]
+            if (box := boxes.get((f.table, f.row, f.col))) is not None:
+                out[k] = f.model_copy(update={"bbox": box})
+        return out

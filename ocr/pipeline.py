@@ -137,13 +137,22 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
         tables.append(Table(page=number, bbox=_bbox(to_original(corners, orientation), (w, h)),
                             n_rows=grid.n_rows, n_cols=grid.n_cols, cells=cells))
     lines: list[str] = []
+    line_confidence: dict[str, float] = {}  # a text layer's lines are exact: none noted
+
+    def read_line(box: BBox) -> str:
+        reading = engine.read(crop_line(text, box), "label")
+        line = clean_text(reading.text, "label")
+        line_confidence[line] = min(line_confidence.get(line, 1.0), reading.confidence)
+        return line
+
     if want_lines and words is not None:
         lines = _read_edge_lines(_prose_from_layer(words, [t.bbox for t in tables], (w, h)), *edge_lines, read=str)
     elif want_lines:
-        lines = _read_edge_lines(found.line_boxes, *edge_lines,
-                                 read=lambda box: clean_text(engine.read(crop_line(text, box), "label").text, "label"))
+        lines = _read_edge_lines(found.line_boxes, *edge_lines, read=read_line)
+    kept = [ln for ln in lines if ln]
     return PageResult(number=number, width=w, height=h, rotation=orientation.rotation,
-                      skew=round(orientation.skew, 3), tables=tables, lines=[ln for ln in lines if ln],
+                      skew=round(orientation.skew, 3), tables=tables, lines=kept,
+                      line_confidences=[round(line_confidence.get(ln, 1.0), 4) for ln in kept],
                       seconds=time.perf_counter() - start)
 
 

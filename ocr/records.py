@@ -18,7 +18,7 @@ from ocr.config import Config
 from ocr.model import Cell, PageInfo, PageResult, Producer, Record, Table
 from ocr.rasterize import DocumentInfo
 from ocr.recognize import tessdata_dir, tesseract_version, traineddata_sha256
-from ocr.repair import repair
+from ocr.repair import link_constraints, repair
 from ocr.template import Template, align, identify, report_info
 
 ALWAYS_REVIEWED = ("unreadable", "readers_disagree", "grid_uncertain")
@@ -107,21 +107,26 @@ def build_record(info: DocumentInfo, pages: Sequence[PageResult], cfg: Config,
         page_info=[PageInfo(page=p.number, rotation=p.rotation, skew=p.skew, error=p.error) for p in pages],
         tables=tables,
     )
-    return apply_template(record, [line for p in pages for line in p.lines], templates, cfg)
+    lines = [line for p in pages for line in p.lines]
+    confidences = [c for p in pages for c in (p.line_confidences or [1.0] * len(p.lines))]
+    return apply_template(record, lines, templates, cfg, confidences)
 
 
-def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Template], cfg: Config) -> Record:
-    """The record with its numbers named, repaired and flagged, and each field's verdict carried back to
-    its cell; the record as given when no template matches.
+def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Template], cfg: Config,
+                   line_confidences: Sequence[float] | None = None) -> Record:
+    """The record with its numbers named, repaired, flagged and linked to the 勾稽关系 they take part in,
+    and each field's verdict carried back to its cell; the record as given when no template matches.
 
     The cell and its field are one thing to an operator: a reading two sums confirm is not sent to
-    review as a cell either, and a repaired one says so where it is printed.
+    review as a cell either, and a repaired one says so where it is printed. `line_confidences` are the
+    OCR confidences of `lines` (exact text when not given).
     """
     template = identify(record.tables, lines, templates)
     if template is None:
         return record
     alignment = align(record.tables, template)
-    fields = repair(alignment.mapped, template.value_types, template.constraints, cfg)
+    repaired = repair(alignment.mapped, template.value_types, template.constraints, cfg)
+    fields, checks = link_constraints(repaired, template.constraints, alignment.mapped)
     verdicts: dict[int, dict[str, object]] = {}  # id of a mapped cell -> its field's verdict
     for key, mapped in alignment.mapped.items():
         result = fields.get(key)
@@ -142,8 +147,8 @@ def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Tem
             update["cells"] = [c.model_copy(update=verdicts[id(c)]) if id(c) in verdicts else c for c in table.cells]
         tables.append(table.model_copy(update=update) if update else table)
     return record.model_copy(update={
-        "tables": tables, "template": template.id, "report": report_info(lines, template), "fields": fields,
-        "unmapped": alignment.unmapped})
+        "tables": tables, "template": template.id, "report": report_info(lines, template, line_confidences),
+        "fields": fields, "constraints": checks, "unmapped": alignment.unmapped})
 
 
 def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:

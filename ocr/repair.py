@@ -19,7 +19,16 @@ from itertools import combinations
 from typing import get_args
 
 from ocr.config import Config
-from ocr.model import CellFlag, Constraint, FieldResult, FieldValue, MappedCell, ValueType
+from ocr.model import (
+    CellFlag,
+    Constraint,
+    ConstraintCheck,
+    ConstraintStatus,
+    FieldResult,
+    FieldValue,
+    MappedCell,
+    ValueType,
+)
 from ocr.values import Parsed, parse
 
 _FLAG_ORDER = {flag: i for i, flag in enumerate(get_args(CellFlag))}
@@ -78,7 +87,7 @@ class _Field:
             text=self.text, confidence=round(min(1.0, max(0.0, self.confidence)), 4), needs_review=self.review,
             flags=sorted(self.flags, key=_FLAG_ORDER.__getitem__), reasons=self.reasons, suggestion=self.suggestion,
             page=mc.page if mc else None, table=mc.table if mc else None,
-            row=mc.cell.row if mc else None, col=mc.cell.col if mc else None,
+            row=mc.cell.row if mc else None, col=mc.cell.col if mc else None, bbox=mc.cell.bbox if mc else None,
         )
 
 
@@ -273,6 +282,12 @@ def _fmt(v: FieldValue) -> str:
     return "?" if v is None else str(v)
 
 
+def _arithmetic(lhs: Sequence[tuple[str, FieldValue]], rhs: Sequence[tuple[str, FieldValue]], op: str) -> str:
+    """A 勾稽关系 with its numbers, as operators read it: `总计 12 ≠ 3 + 4 + 0` (a lone total named)."""
+    left = f"{lhs[0][0]} {_fmt(lhs[0][1])}" if len(lhs) == 1 else " + ".join(_fmt(v) for _, v in lhs)
+    return f"{left} {op} {' + '.join(_fmt(v) for _, v in rhs)}"
+
+
 # ---------------------------------------------------------------- one group of linked 勾稽关系
 
 
@@ -408,10 +423,8 @@ class _Group:
 
     def _arith(self, i: int) -> str:
         c = self.constraints[i]
-        left = [self.fields[k] for k in c.lhs]
-        lhs = f"{left[0].label} {_fmt(left[0].value)}" if len(left) == 1 else " + ".join(_fmt(f.value) for f in left)
-        rhs = " + ".join(_fmt(self.fields[k].value) for k in c.rhs)
-        return f"{c.name}：{lhs} ≠ {rhs}"
+        terms = [[(self.fields[k].label, self.fields[k].value) for k in side] for side in (c.lhs, c.rhs)]
+        return f"{c.name}：{_arithmetic(*terms, '≠')}"
 
     def _blame(self, i: int, keys: Iterable[str] | None = None) -> None:
         """Flag the cells of a 勾稽关系 nothing explains: the report's fault if all read surely, else unresolved."""
@@ -496,4 +509,44 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
     return {key: fields[key].result() for key in expected}
 
 
-__all__ = ["repair"]
+# ---------------------------------------------------------------- provenance: each field's 勾稽关系
+
+
+_OPERATOR: dict[ConstraintStatus, str] = {"holds": "=", "repaired": "=", "fails": "≠", "open": "=?"}
+
+
+def link_constraints(fields: Mapping[str, FieldResult], constraints: Sequence[Constraint],
+                     mapped: Mapping[str, MappedCell]) -> tuple[dict[str, FieldResult], list[ConstraintCheck]]:
+    """Every 勾稽关系 as it stands with the fields' final values, and the fields linked to the ones they take
+    part in (by index in the list returned, which is the order of `constraints`).
+
+    Judged after repair, on what the record says: a constraint a repair made hold says `repaired`, one a
+    suggestion would make hold still `fails` (suggestions are not values), and one with a field without a
+    number (blank, unreadable, not found, or a key the template sums but does not report) is `open`.
+    The fields are new objects; those given are left as they were.
+    """
+    checks: list[ConstraintCheck] = []
+    links: dict[str, list[int]] = {}
+    def term(k: str) -> tuple[str, FieldValue]:  # its printed label and its value in the record
+        return (mapped[k].label if k in mapped else k.rsplit(".", 1)[-1]), (fields[k].value if k in fields else None)
+
+    for i, c in enumerate(constraints):
+        lhs, rhs = [term(k) for k in c.lhs], [term(k) for k in c.rhs]
+        if not all(isinstance(v, int | Decimal) for _, v in (*lhs, *rhs)):
+            status: ConstraintStatus = "open"
+        elif sum(_fraction(v) for _, v in lhs) != sum(_fraction(v) for _, v in rhs):
+            status = "fails"
+        elif any("repaired" in fields[k].flags for k in (*c.lhs, *c.rhs)):
+            status = "repaired"
+        else:
+            status = "holds"
+        text = _arithmetic(lhs, rhs, _OPERATOR[status])
+        checks.append(ConstraintCheck(name=c.name, status=status, lhs=list(c.lhs), rhs=list(c.rhs), text=text))
+        for k in dict.fromkeys((*c.lhs, *c.rhs)):
+            links.setdefault(k, []).append(i)
+    linked = {k: f.model_copy(update={"constraints": links[k]}) if k in links else f for k, f in fields.items()}
+    return linked, checks
+
+
+__all__ = ["link_constraints", "repair"]
+

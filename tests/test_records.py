@@ -138,3 +138,134 @@ def test_applying_the_template_returns_a_new_record_and_leaves_the_given_one_as_
         if result.table is not None:
             cell = next(c for c in out.tables[result.table].cells if (c.row, c.col) == (result.row, result.col))
             assert cell.needs_review == result.needs_review and set(result.flags) <= set(cell.flags)
+
+
+# ---------------------------------------------------------------- provenance and the record's schema
+
+
+def _truth_record(edit: dict[tuple[int, int, int], str] | None = None):
+    """The committed clean sample's tables as if read surely, `edit` (table, row, col) -> text applied."""
+    from ocr.model import Cell, Producer, Record
+
+    truth = json.loads((Path(__file__).resolve().parent.parent / "samples/data/clean-s1-000.truth.json")
+                       .read_text(encoding="utf-8"))
+    edit = edit or {}
+    tables = [Table(page=t["page"], bbox=(0, 0, 2000, 3000), continued_from=t["continued_from"],
+                    n_rows=t["n_rows"], n_cols=t["n_cols"],
+                    cells=[Cell(row=c["row"], col=c["col"], row_span=c["row_span"], col_span=c["col_span"],
+                                bbox=(c["col"] * 100, c["row"] * 40, c["col"] * 100 + 90, c["row"] * 40 + 30),
+                                text=edit.get((ti, c["row"], c["col"]), c["text"]), confidence=0.97,
+                                needs_review=False, kind=c["kind"]) for c in t["cells"]])
+              for ti, t in enumerate(truth["tables"])]
+    record = Record(producer=Producer(reportscan="0", tesseract="0", traineddata={}, config="0"),
+                    source="r.pdf", sha256="ab" * 32, pages=truth["pages"], dpi=300, page_info=[], tables=tables)
+    return record, truth
+
+
+def _validate(record) -> None:
+    import jsonschema
+
+    from ocr.schema import record_schema
+
+    jsonschema.validate(record.model_dump(mode="json"), record_schema())
+
+
+def test_every_field_says_where_its_cell_is_and_which_sums_it_takes_part_in():
+    from ocr.records import apply_template
+    from ocr.template import load_templates
+
+    record, _ = _truth_record()
+    out = apply_template(record, [], load_templates(), Config(workers=1))
+    assert out.schema_version == 2 and out.constraints
+    assert {c.status for c in out.constraints} == {"holds"}  # the printed figures add up
+    for key, f in out.fields.items():
+        assert f.table is not None, key
+        cell = next(c for c in out.tables[f.table].cells if (c.row, c.col) == (f.row, f.col))
+        assert f.bbox == cell.bbox
+        for i in f.constraints:  # each link points at a sum that names the field
+            assert key in (*out.constraints[i].lhs, *out.constraints[i].rhs)
+    linked = {k for c in out.constraints for k in (*c.lhs, *c.rhs)}
+    assert all(bool(f.constraints) == (k in linked) for k, f in out.fields.items())
+    assert not out.fields["regulations.issued"].constraints  # 二 has no arithmetic
+    _validate(out)
+
+
+def test_a_misread_the_sums_cannot_place_fails_with_its_numbers_and_an_unreadable_cell_leaves_sums_open():
+    from ocr.records import apply_template
+    from ocr.template import load_templates
+
+    record, truth = _truth_record()
+    base = apply_template(record, [], load_templates(), Config(workers=1))
+    key = "applications.total.natural_person"
+    f = base.fields[key]
+    good = next(c.text for c in record.tables[f.table].cells if (c.row, c.col) == (f.row, f.col))
+    wrong = str(int(good) + 100)
+    out = apply_template(_truth_record({(f.table, f.row, f.col): wrong})[0], [], load_templates(), Config(workers=1))
+    links = [out.constraints[i] for i in out.fields[key].constraints]
+    assert len(links) >= 2 and any(c.status == "fails" for c in links)
+    failing = [c for c in links if c.status == "fails"]
+    assert all(wrong in c.text and "≠" in c.text for c in failing)
+    assert out.fields[key].value == int(wrong) and all(key in (*c.lhs, *c.rhs) for c in failing)
+    for c in failing:  # every other field of a failing sum links to it as well
+        assert all(out.constraints.index(c) in out.fields[k].constraints for k in (*c.lhs, *c.rhs))
+    _validate(out)
+    out = apply_template(_truth_record({(f.table, f.row, f.col): "全"})[0], [], load_templates(), Config(workers=1))
+    links = [out.constraints[i] for i in out.fields[key].constraints]
+    assert links and {c.status for c in links} <= {"open", "repaired"}
+    assert any(c.status == "open" and "?" in c.text for c in links) or out.fields[key].value == int(good)
+    _validate(out)
+
+
+def test_agency_and_year_carry_the_confidence_of_the_lines_they_came_from():
+    from ocr.model import PageResult
+    from ocr.records import build_record
+    from ocr.template import load_templates
+
+    record, truth = _truth_record()
+    rep = truth["report"]
+    y, m, d = (int(x) for x in rep["date"].split("-"))
+    title = f"{rep['agency']}{rep['year']}年度政府信息公开工作年度报告"
+    closing = f"{rep['agency']}办公室 {y}年{m}月{d}日"
+
+    def built(confidences: list[float], lines: list[str] | None = None):
+        pages = [PageResult(number=t.page, width=2480, height=3508, tables=[t]) for t in record.tables]
+        by_page: dict[int, PageResult] = {}
+        for p in pages:
+            by_page.setdefault(p.number, PageResult(number=p.number, width=2480, height=3508)).tables.extend(p.tables)
+        ordered = sorted(by_page.values(), key=lambda p: p.number)
+        ordered[0].lines, ordered[0].line_confidences = (lines or [title, closing]), confidences
+        info = DocumentInfo(Path("r.pdf"), "pdf", "ab" * 32, truth["pages"], 300, ((2480, 3508),) * truth["pages"])
+        return build_record(info, ordered, Config(workers=1), load_templates()).report
+
+    both = built([0.8, 0.7])
+    assert (both.agency, both.year, both.date) == (rep["agency"], rep["year"], rep["date"])
+    assert both.date_confidence == 0.7
+    assert both.agency_confidence == both.year_confidence == round(1 - 0.2 * 0.3, 4)  # title and closing agree
+    alone = built([0.8], [title])
+    assert alone.agency_confidence == alone.year_confidence == 0.8 and alone.date is None
+    assert alone.date_confidence is None
+    other = built([0.8, 0.7], [title, f"某某局 {y}年{m}月{d}日"])  # the closing names someone else
+    assert other.agency == rep["agency"] and other.agency_confidence == 0.8
+    assert other.year_confidence == round(1 - 0.2 * 0.3, 4)  # its date still falls after the report's year
+
+
+def test_a_version_1_record_still_reads_and_a_newer_one_is_refused_clearly():
+    from pydantic import ValidationError
+
+    from ocr.model import Record
+    from ocr.records import apply_template
+    from ocr.template import load_templates
+
+    record, _ = _truth_record()
+    v2 = apply_template(record, [], load_templates(), Config(workers=1)).model_dump(mode="json")
+    v1 = {**v2, "schema_version": 1, "fields": {k: {x: y for x, y in f.items() if x not in ("bbox", "constraints")}
+                                                 for k, f in v2["fields"].items()}}
+    del v1["constraints"]
+    v1["report"] = {k: v2["report"][k] for k in ("agency", "year", "date")}
+    old = Record.model_validate_json(json.dumps(v1, ensure_ascii=False))
+    assert old.schema_version == 2 and old.constraints == []
+    assert all(old.fields[k].bbox == tuple(f["bbox"]) for k, f in v2["fields"].items() if f["bbox"] is not None)
+    assert all(f.constraints == [] for f in old.fields.values()) and old.report.agency_confidence is None
+    _validate(old)
+    with pytest.raises(ValidationError, match="schema_version 3 was written by a newer reportscan"):
+        Record.model_validate({**v2, "schema_version": 3})

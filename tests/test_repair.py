@@ -541,3 +541,62 @@ def test_a_digit_fallback_confirmed_by_row_and_column_is_accepted():
     cells[key] = _with_digits(mapped(key, "区", 0.3, kind="label", row=2, col=1), "8", 0.9)
     out = repair(cells, grid_expected(), grid_constraints(), CFG)[key]
     assert out.value == 0 and "repaired" in out.flags
+
+
+# ---------------------------------------------------------------- provenance: each field linked to its 勾稽关系
+
+
+def _real_row(texts: tuple[str, ...], total: str, confs: dict[str, float] | None = None):
+    """三's （一）予以公开 row as read: the applicants' columns and the total, one sum over them."""
+    from ocr.repair import link_constraints
+
+    keys = [f"applications.disclosed.{c}" for c in APPLICANT_COLS]
+    tkey = "applications.disclosed.total"
+    read = dict(zip(keys, texts, strict=True)) | {tkey: total}
+    confs = confs or {}
+    cells = {k: mapped(k, t, confs.get(k, 0.97), col=i, label="总计" if k == tkey else None)
+             for i, (k, t) in enumerate(read.items())}
+    con = Constraint("三 （一）予以公开：总计 = 各申请人之和", (tkey,), tuple(keys))
+    repaired = repair(cells, {k: "integer" for k in read}, [con], CFG)
+    fields, checks = link_constraints(repaired, [con], cells)
+    return repaired, fields, checks, tkey, keys
+
+
+def test_a_failing_sum_links_each_of_its_fields_with_status_fails_and_its_numbers():
+    repaired, fields, checks, total, keys = _real_row(("3", "4", "0", "0", "0", "0"), "12")
+    assert len(checks) == 1
+    check = checks[0]
+    assert check.status == "fails" and check.text == "总计 12 ≠ 3 + 4 + 0 + 0 + 0 + 0"
+    assert check.lhs == [total] and check.rhs == keys and fields[total].value == 12  # the page looks values up
+    assert [fields[k].value for k in check.rhs] == [3, 4, 0, 0, 0, 0]
+    assert all(fields[k].constraints == [0] for k in (total, *keys))  # every field of it points at it
+    assert all(r.constraints == [] for r in repaired.values())  # the fields given are left as they were
+    assert fields[total].bbox == (60, 0, 69, 9) and fields[keys[2]].bbox == (20, 0, 29, 9)  # the cell's box
+
+
+def test_a_sum_with_an_unreadable_cell_is_open_and_one_that_adds_up_holds():
+    _, fields, checks, total, keys = _real_row(("3", "4", "全", "0", "0", "0"), "12")
+    assert checks[0].status == "open" and checks[0].text == "总计 12 =? 3 + 4 + ? + 0 + 0 + 0"
+    assert fields[checks[0].rhs[2]].value is None and fields[keys[2]].constraints == [0]
+    _, _, checks, _, _ = _real_row(("3", "4", "5", "0", "0", "0"), "12")
+    assert checks[0].status == "holds" and checks[0].text == "总计 12 = 3 + 4 + 5 + 0 + 0 + 0"
+
+
+def test_a_sum_made_to_hold_by_a_repair_says_repaired_and_uses_the_repaired_value():
+    from ocr.repair import link_constraints
+
+    key = gkey("r2", "b")  # printed 5, read 8 unsurely: row and column both repair it
+    cells = grid_cells({key: ("8", 0.6)})
+    repaired = repair(cells, grid_expected(), grid_constraints(), CFG)
+    assert "repaired" in repaired[key].flags and repaired[key].value == 5
+    fields, checks = link_constraints(repaired, grid_constraints(), cells)
+    names = [c.name for c in checks]
+    via = {names[i] for i in fields[key].constraints}
+    assert via == {"r2 行：总计 = 各列之和", "b 列：合计 = 各行之和"}
+    assert {c.status for i, c in enumerate(checks) if c.name in via} == {"repaired"}
+    assert {c.status for c in checks if c.name not in via} == {"holds"}
+    assert all(key in checks[i].rhs and "+ 5 +" in checks[i].text for i in fields[key].constraints)  # as repaired
+    # a field in several sums lists each of them, in template order
+    corner = gkey("total", "total")
+    assert fields[corner].constraints == [i for i, c in enumerate(grid_constraints())
+                                          if corner in (*c.lhs, *c.rhs)] and len(fields[corner].constraints) == 2

@@ -48,32 +48,63 @@ def identify(tables: Sequence[Table], lines: Sequence[str], templates: Sequence[
     return best
 
 
-def report_info(lines: Sequence[str], template: Template) -> ReportInfo:
-    """Agency and year from the title, ISO date from the closing line; None for what cannot be read."""
+def report_info(lines: Sequence[str], template: Template, confidences: Sequence[float] | None = None) -> ReportInfo:
+    """Agency and year from the title, ISO date from the closing line; None for what cannot be read.
+
+    Each value is as sure as the line it was read from (a title wrapped over two lines as the less sure of
+    them; `confidences` are the lines' OCR confidences, exact text when not given). Title and closing line
+    are two readings of the report's identity: where both name the agency, or the date falls in the
+    report's year or the next, the value is wrong only if both readings are.
+    """
+    conf = list(confidences) if confidences is not None else [1.0] * len(lines)
+    if len(conf) != len(lines):
+        raise ValueError(f"{len(lines)} lines but {len(conf)} confidences")
+    squashed = [squash(x) for x in lines]
+    read = list(zip(squashed, conf, strict=True))
+    candidates = read + [(a + b, min(ca, cb)) for (a, ca), (b, cb) in zip(read, read[1:], strict=False)]  # wrapped
     agency: str | None = None
     year: int | None = None
-    date: str | None = None
-    squashed = [squash(x) for x in lines]
-    candidates = squashed + [a + b for a, b in zip(squashed, squashed[1:], strict=False)]  # a title wrapped
-    for text in candidates:
+    title_conf = 0.0
+    for text, c in candidates:
         hit = template.title.search(text)
         if hit:
             agency = _clean_agency(hit.group("agency"))
             year = int(hit.group("year"))
+            title_conf = c
             break
+    agency_conf = title_conf if agency is not None else None
+    year_conf = title_conf if year is not None else None
+    date: str | None = None
+    date_conf: float | None = None
     if template.closing is not None:
-        for text in reversed(squashed):
+        for text, c in reversed(read):
             hit = template.closing.search(text)
             if not hit:
                 continue
             try:
-                date = dt.date(int(hit.group("year")), int(hit.group("month")), int(hit.group("day"))).isoformat()
+                day = dt.date(int(hit.group("year")), int(hit.group("month")), int(hit.group("day")))
             except ValueError:
                 continue
-            if agency is None and "agency" in hit.re.groupindex:
-                agency = _clean_agency(hit.group("agency") or "")
+            date, date_conf = day.isoformat(), c
+            closing_agency = _clean_agency(hit.group("agency") or "") if "agency" in hit.re.groupindex else None
+            if agency is None:
+                agency, agency_conf = closing_agency, c if closing_agency is not None else None
+            elif closing_agency == agency and agency_conf is not None:
+                agency_conf = _either(agency_conf, c)
+            if year is not None and year_conf is not None and day.year in (year, year + 1):
+                year_conf = _either(year_conf, c)
             break
-    return ReportInfo(agency=agency, year=year, date=date)
+    return ReportInfo(agency=agency, year=year, date=date, agency_confidence=_rounded(agency_conf),
+                      year_confidence=_rounded(year_conf), date_confidence=_rounded(date_conf))
+
+
+def _either(a: float, b: float) -> float:
+    """Two independent readings of one value: wrong only if both are."""
+    return 1.0 - (1.0 - a) * (1.0 - b)
+
+
+def _rounded(c: float | None) -> float | None:
+    return None if c is None else round(min(1.0, max(0.0, c)), 4)
 
 
 def _clean_agency(text: str) -> str | None:
