@@ -12,7 +12,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -28,22 +28,40 @@ if TYPE_CHECKING:
 Format = Literal["jsonl", "csv", "xlsx", "parquet"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv", "xlsx", "parquet")
 
-Value = bool | int | float | Decimal | str | None
-"""One table cell: a count, an exact amount, a confidence, text, a flag, or nothing."""
+@dataclass(frozen=True)
+class ConstraintLink:
+    """A field's 勾稽关系 in the fields table: which (`id`, an index in the record's `constraints`), whether it
+    holds, and its arithmetic with the record's numbers."""
 
-REPORT_COLUMNS = ("source", "sha256", "template", "agency", "year", "date", "fields_needing_review",
-                  "unmapped_rows")
+    id: int
+    name: str
+    status: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.status} #{self.id} {self.name}：{self.text}"
+
+
+Value = bool | int | float | Decimal | str | list[int] | list[ConstraintLink] | None
+"""One table cell: a count, an exact amount, a confidence, text, a flag, a box or a field's constraint links
+(nested in jsonl and parquet, compact text in csv and xlsx), or nothing."""
+
+REPORT_COLUMNS = ("source", "sha256", "template", "agency", "year", "date", "agency_confidence",
+                  "year_confidence", "date_confidence", "fields_needing_review", "unmapped_rows")
 FIELD_COLUMNS = ("source", "sha256", "field", "label", "value", "text", "confidence", "needs_review",
-                 "source_inconsistent", "flags", "reasons", "suggestion", "page", "table", "row", "col")
+                 "source_inconsistent", "flags", "reasons", "suggestion", "page", "table", "row", "col", "bbox",
+                 "constraints")
 _FIXED_TYPES = {  # the fixed columns' arrow types, so a parquet schema does not change with the data
     "source": "string", "sha256": "string", "template": "string", "agency": "string", "year": "int64",
-    "date": "string", "fields_needing_review": "int64", "unmapped_rows": "int64", "field": "string",
+    "date": "string", "agency_confidence": "float64", "year_confidence": "float64", "date_confidence": "float64",
+    "fields_needing_review": "int64", "unmapped_rows": "int64", "field": "string",
     "label": "string", "text": "string", "confidence": "float64", "needs_review": "bool",
     "source_inconsistent": "bool", "flags": "string", "reasons": "string", "page": "int64", "table": "int64",
-    "row": "int64", "col": "int64",
+    "row": "int64", "col": "int64", "bbox": "bbox", "constraints": "constraints",
 }
 FLAG_SEPARATOR = ","
 REASON_SEPARATOR = "; "
+BBOX_SEPARATOR = ","
 SUMMARY_NAME = "_summary.json"
 
 _INT64 = 2**63
@@ -119,8 +137,10 @@ def report_rows(records: Sequence[Record]) -> Sheet:
     rows: list[list[Value]] = []
     for r in records:
         review = sum(f.needs_review for f in r.fields.values())
-        head: list[Value] = [r.source, r.sha256, r.template, r.report.agency, r.report.year, r.report.date,
-                             review, len(r.unmapped)]
+        info = r.report
+        head: list[Value] = [r.source, r.sha256, r.template, info.agency, info.year, info.date,
+                             info.agency_confidence, info.year_confidence, info.date_confidence, review,
+                             len(r.unmapped)]
         rows.append(head + [f.value if (f := r.fields.get(k)) is not None else None for k in keys])
     return Sheet("reports", [*REPORT_COLUMNS, *keys], rows, {c: _FIXED_TYPES[c] for c in REPORT_COLUMNS})
 
@@ -128,18 +148,24 @@ def report_rows(records: Sequence[Record]) -> Sheet:
 def field_rows(records: Sequence[Record]) -> Sheet:
     """Long: one row per report x field, then one per cell of each unmapped row (`field` empty, `label`
     the printed row label; a row with no cells still gets one line). `needs_review`, `flags` and
-    `reasons` stay empty for unmapped cells: nothing has judged them."""
+    `reasons` stay empty for unmapped cells: nothing has judged them. `bbox` is the cell's box on its page;
+    `constraints` the 勾稽关系 the field takes part in, each with its status and numbers."""
     rows: list[list[Value]] = []
     for r in records:
         for key, f in r.fields.items():
+            links = [ConstraintLink(i, c.name, c.status, c.text) for i in f.constraints
+                     if 0 <= i < len(r.constraints) and (c := r.constraints[i])]
             rows.append([r.source, r.sha256, key, None, f.value, f.text, f.confidence, f.needs_review,
                          "source_inconsistent" in f.flags, FLAG_SEPARATOR.join(f.flags),
-                         REASON_SEPARATOR.join(f.reasons), f.suggestion, f.page, f.table, f.row, f.col])
+                         REASON_SEPARATOR.join(f.reasons), f.suggestion, f.page, f.table, f.row, f.col,
+                         list(f.bbox) if f.bbox is not None else None, links])
         for u in r.unmapped:
+            boxes = {(c.row, c.col): c.bbox for c in r.tables[u.table].cells} if u.table < len(r.tables) else {}
             for v in u.values or [None]:
+                box = boxes.get((u.row, v.col)) if v else None
                 rows.append([r.source, r.sha256, None, u.label, v.value if v else None, v.text if v else None,
                              v.confidence if v else None, None, None, None, None, None, u.page, u.table, u.row,
-                             v.col if v else None])
+                             v.col if v else None, list(box) if box is not None else None, []])
     return Sheet("fields", list(FIELD_COLUMNS), rows,
                  {c: _FIXED_TYPES[c] for c in FIELD_COLUMNS if c in _FIXED_TYPES})
 
@@ -199,9 +225,12 @@ def _digits(d: Decimal) -> str:
 
 
 def _text(v: Value) -> str:
-    """A value as CSV text: exact digits for decimals, empty for nothing."""
+    """A value as CSV text: exact digits for decimals, empty for nothing, a box as `x0,y0,x1,y1`, links
+    one after another (`fails #3 <name>：总计 12 ≠ 3 + 4`)."""
     if v is None:
         return ""
+    if isinstance(v, list):
+        return (BBOX_SEPARATOR if all(isinstance(x, int) for x in v) else REASON_SEPARATOR).join(map(str, v))
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, Decimal):
@@ -214,6 +243,8 @@ def _json(v: Value) -> str:
     `json.loads(parse_float=Decimal)` reads back exactly (the json module has no hook to write one)."""
     if isinstance(v, Decimal):
         return _digits(v) if v.is_finite() else json.dumps(str(v))
+    if isinstance(v, list):
+        return json.dumps([asdict(x) if isinstance(x, ConstraintLink) else x for x in v], ensure_ascii=False)
     return json.dumps(v, ensure_ascii=False)
 
 
@@ -265,6 +296,8 @@ def _write_xlsx(sheets: Sequence[Sheet], path: Path) -> None:
         ws.freeze_panes = "A2"
 
         def cell(v: Value, ws: object = ws) -> object:
+            if isinstance(v, list):
+                v = _text(v)
             if isinstance(v, Decimal) and v.is_finite():
                 c = WriteOnlyCell(ws, value=v)
                 scale = _scale(v)
@@ -295,8 +328,22 @@ def _write_parquet(sheet: Sheet, path: Path) -> None:
     for i, name in enumerate(sheet.columns):
         values = [row[i] for row in sheet.rows]
         fixed = sheet.types.get(name)
-        arrays.append(pa.array(values, type=pa.type_for_alias(fixed)) if fixed else _arrow_array(values))
+        if fixed == "constraints":
+            values = [None if v is None else [asdict(x) for x in v] for v in values]  # type: ignore[union-attr]
+        arrays.append(pa.array(values, type=_arrow_type(fixed)) if fixed else _arrow_array(values))
     pq.write_table(pa.Table.from_arrays(arrays, names=sheet.columns), path)
+
+
+def _arrow_type(alias: str) -> pa.DataType:
+    """An arrow type alias, or one of the nested columns': a box, a field's constraint links."""
+    import pyarrow as pa
+
+    if alias == "bbox":
+        return pa.list_(pa.int64())
+    if alias == "constraints":
+        return pa.list_(pa.struct([("id", pa.int64()), ("name", pa.string()), ("status", pa.string()),
+                                   ("text", pa.string())]))
+    return pa.type_for_alias(alias)
 
 
 def _arrow_array(values: list[Value]) -> pa.Array:

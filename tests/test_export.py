@@ -18,7 +18,16 @@ import pytest
 
 from flows.cli import main
 from ocr.export import field_keys, load_records
-from ocr.model import FieldResult, PageInfo, Producer, Record, ReportInfo, UnmappedRow, UnmappedValue
+from ocr.model import (
+    ConstraintCheck,
+    FieldResult,
+    PageInfo,
+    Producer,
+    Record,
+    ReportInfo,
+    UnmappedRow,
+    UnmappedValue,
+)
 from ocr.records import write_json_atomic, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,17 +37,33 @@ NEW = "applications.new_applications.natural_person"
 
 
 def _field(value: object, text: str, *, flags: tuple[str, ...] = (), reasons: tuple[str, ...] = (),
-           suggestion: object = None, conf: float = 0.95, row: int = 1, col: int = 1) -> FieldResult:
+           suggestion: object = None, conf: float = 0.95, row: int = 1, col: int = 1,
+           constraints: tuple[int, ...] = ()) -> FieldResult:
     return FieldResult(value=value, text=text, confidence=conf, needs_review=bool(reasons), flags=list(flags),
-                       reasons=list(reasons), suggestion=suggestion, page=2, table=0, row=row, col=col)
+                       reasons=list(reasons), suggestion=suggestion, page=2, table=0, row=row, col=col,
+                       bbox=(100 * col, 40 * row, 100 * col + 90, 40 * row + 30), constraints=list(constraints))
 
 
-def _record(source: str, agency: str, fields: dict[str, FieldResult], unmapped: list[UnmappedRow]) -> Record:
+def _record(source: str, agency: str, fields: dict[str, FieldResult], unmapped: list[UnmappedRow],
+            constraints: list[ConstraintCheck] | None = None) -> Record:
     return Record(producer=Producer(reportscan="0.1.0", tesseract="5.3.0", traineddata={}, config="x"),
                   source=source, sha256=source.encode().hex().ljust(64, "0"), pages=1, dpi=300,
                   template="gov_disclosure_annual_report", page_info=[PageInfo(page=1, rotation=0, skew=0.0)],
-                  tables=[], report=ReportInfo(agency=agency, year=2021, date="2022-01-20"),
-                  fields=fields, unmapped=unmapped)
+                  tables=[], report=ReportInfo(agency=agency, year=2021, date="2022-01-20", agency_confidence=0.93,
+                                               year_confidence=0.99, date_confidence=0.9),
+                  fields=fields, constraints=constraints or [], unmapped=unmapped)
+
+
+TOTAL = "applications.total.natural_person"
+SUM_NAME = "三 自然人列：一 + 二 = 总计 + 四"
+HOLDS_NAME = "三 自然人列：（七）总计 = 各办理结果之和"
+
+
+def _checks() -> list[ConstraintCheck]:
+    return [ConstraintCheck(name=HOLDS_NAME, status="open", lhs=[TOTAL], rhs=[NEW, FEES], text="total 9 =? 12 + ?"),
+            ConstraintCheck(name=SUM_NAME, status="fails", text="12 + 0 ≠ 9 + 0",
+                            lhs=[NEW, "applications.carried_over.natural_person"],
+                            rhs=[TOTAL, "applications.carried_forward.natural_person"])]
 
 
 def _records() -> list[Record]:
@@ -47,9 +72,9 @@ def _records() -> list[Record]:
         "regulations.repealed": _field(None, "", flags=("blank",), conf=1.0),
         FEES: _field(Decimal("267.9503"), "267.9503", col=4),
         NEW: _field(12, "l2", flags=("normalized", "constraint_failed", "source_inconsistent"),
-                    reasons=(REASON, "l 读作 1"), suggestion=7, conf=0.41, row=5, col=3),
+                    reasons=(REASON, "l 读作 1"), suggestion=7, conf=0.41, row=5, col=3, constraints=(0, 1)),
     }, [UnmappedRow(label="政府集中采购", page=2, table=0, row=9, values=[
-        UnmappedValue(col=3, text="1,234.5", value=Decimal("1234.5"), confidence=0.8)])])
+        UnmappedValue(col=3, text="1,234.5", value=Decimal("1234.5"), confidence=0.8)])], _checks())
     b = _record("b.pdf", "北京市人民政府", {
         "regulations.issued": _field(0, "0"),
         "regulations.repealed": _field(1, "1"),
@@ -95,9 +120,10 @@ def test_parquet_keeps_amounts_as_exact_decimals(out_dir, tmp_path):
     assert rows[0]["regulations.repealed"] is None and rows[1]["regulations.repealed"] == 1
     assert rows[0]["regulations.in_force"] is None and rows[1]["regulations.in_force"] == 5
     assert (rows[0]["fields_needing_review"], rows[1]["fields_needing_review"]) == (1, 0)
-    assert wide.column_names[:8] == ["source", "sha256", "template", "agency", "year", "date",
-                                     "fields_needing_review", "unmapped_rows"]
-    assert wide.column_names[8:] == field_keys(_records())
+    assert wide.column_names[:11] == ["source", "sha256", "template", "agency", "year", "date",
+                                      "agency_confidence", "year_confidence", "date_confidence",
+                                      "fields_needing_review", "unmapped_rows"]
+    assert wide.column_names[11:] == field_keys(_records())
 
     long = pq.read_table(to / "fields.parquet")
     assert pa.types.is_decimal(long.schema.field("value").type)
@@ -267,3 +293,64 @@ def test_csv_text_from_a_scan_never_runs_as_a_formula(tmp_path):
     texts = dict(zip(long["field"], long["text"], strict=True))
     assert texts == {"regulations.issued": "'=HYPERLINK(\"x\")", "regulations.repealed": "-",
                      "regulations.in_force": "'@SUM(1)"}
+
+
+# ---------------------------------------------------------------- provenance: boxes, constraint links, identities
+
+LINKS = [{"id": 0, "name": HOLDS_NAME, "status": "open", "text": "total 9 =? 12 + ?"},
+         {"id": 1, "name": SUM_NAME, "status": "fails", "text": "12 + 0 ≠ 9 + 0"}]
+
+
+def test_parquet_and_jsonl_nest_each_fields_box_and_constraint_links(out_dir, tmp_path):
+    assert _export(out_dir, "parquet", tmp_path / "p") == 0
+    long = pq.read_table(tmp_path / "p" / "fields.parquet")
+    assert long.schema.field("bbox").type == pa.list_(pa.int64())
+    assert pa.types.is_list(long.schema.field("constraints").type)
+    got = _by_field(long.to_pylist())
+    new = got[("a.pdf", NEW, None)]
+    assert new["bbox"] == [300, 200, 390, 230] and new["constraints"] == LINKS
+    assert got[("a.pdf", FEES, None)]["constraints"] == []  # 二 takes part in no sum
+    assert got[("a.pdf", None, "政府集中采购")]["bbox"] is None  # the record holds no table for it
+    wide = pq.read_table(tmp_path / "p" / "reports.parquet").to_pylist()
+    assert (wide[0]["agency_confidence"], wide[0]["year_confidence"]) == (pytest.approx(0.93), pytest.approx(0.99))
+    assert pq.read_table(tmp_path / "p" / "reports.parquet").schema.field("agency_confidence").type == pa.float64()
+
+    assert _export(out_dir, "jsonl", tmp_path / "j") == 0
+    long = _by_field([json.loads(line) for line in (tmp_path / "j" / "fields.jsonl").read_text("utf-8").splitlines()])
+    assert long[("a.pdf", NEW, None)]["constraints"] == LINKS and long[("a.pdf", NEW, None)]["bbox"] == [300, 200, 390,
+                                                                                                       230]
+    wide = [json.loads(line) for line in (tmp_path / "j" / "reports.jsonl").read_text("utf-8").splitlines()]
+    assert wide[0]["date_confidence"] == 0.9
+
+
+def test_csv_and_xlsx_write_the_links_as_compact_text(out_dir, tmp_path):
+    compact = f"open #0 {HOLDS_NAME}：total 9 =? 12 + ?; fails #1 {SUM_NAME}：12 + 0 ≠ 9 + 0"
+    assert _export(out_dir, "csv", tmp_path / "c") == 0
+    long = pd.read_csv(tmp_path / "c" / "fields.csv", dtype=str, keep_default_na=False)
+    row = long[(long["source"] == "a.pdf") & (long["field"] == NEW)].iloc[0]
+    assert row["bbox"] == "300,200,390,230" and row["constraints"] == compact
+    assert long[long["field"] == FEES]["constraints"].tolist() == ["", ""]
+    wide = pd.read_csv(tmp_path / "c" / "reports.csv", dtype=str)
+    assert wide["agency_confidence"].tolist()[0] == "0.93"
+    assert _export(out_dir, "xlsx", tmp_path / "x") == 0
+    long = pd.read_excel(tmp_path / "x" / "reports.xlsx", sheet_name="fields")
+    row = long[(long["source"] == "a.pdf") & (long["field"] == NEW)].iloc[0]
+    assert row["bbox"] == "300,200,390,230" and row["constraints"] == compact
+
+
+def test_a_version_1_record_exports_and_a_newer_one_is_named(out_dir, tmp_path, capsys):
+    v1 = json.loads((out_dir / "a.json").read_text(encoding="utf-8"))
+    v1["schema_version"] = 1
+    del v1["constraints"]
+    for f in v1["fields"].values():
+        del f["bbox"], f["constraints"]
+    v1["report"] = {k: v1["report"][k] for k in ("agency", "year", "date")}
+    (out_dir / "a.json").write_text(json.dumps(v1, ensure_ascii=False), encoding="utf-8")
+    newer = json.loads((out_dir / "b.json").read_text(encoding="utf-8")) | {"schema_version": 3}
+    (out_dir / "b.json").write_text(json.dumps(newer, ensure_ascii=False), encoding="utf-8")
+    assert _export(out_dir, "jsonl", tmp_path / "j") == 1
+    err = capsys.readouterr().err
+    assert "b.json" in err and "schema_version 3 was written by a newer reportscan" in err
+    long = [json.loads(line) for line in (tmp_path / "j" / "fields.jsonl").read_text("utf-8").splitlines()]
+    row = next(r for r in long if r["field"] == NEW)
+    assert row["value"] == 12 and row["bbox"] is None and row["constraints"] == []  # nothing a v1 record lacks
