@@ -8,6 +8,7 @@ separator the mask missed), or as a whole rule between two found ones (`faint_ru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import cv2
@@ -121,14 +122,15 @@ def faint_rule(gray: np.ndarray, rule: Rule, t_a: float, t_b: float, horizontal:
 
 
 def faint_rules(rules: list[Rule], across: list[Rule], gray: np.ndarray, horizontal: bool, scale: float,
-                p: GridParams) -> list[Rule]:
+                p: GridParams, avoid: Sequence[Rule] = ()) -> list[Rule]:
     """Whole rules of one direction that faded below the rule mask, found between the rules that were not.
 
     A table's column rules run down to its last row (headers span above them, not below) and its row
     rules run out to its last column, so a candidate is a rule between two neighbouring rules (sharing
     their slant) that is a faint rule (`thin_dips`) in every slot from the last one back, for at least
     `faint_run` of the slots and never fewer than two. Gaps between words are no dip; glyph strokes stop
-    short of a slot's ends; a stroke or smudge in one slot is not a run.
+    short of a slot's ends; a stroke or smudge in one slot is not a run. Nor is a line along one of the
+    rules to `avoid` (of this direction: drum streaks, which run through every slot as a rule would).
     """
     tol = max(2, int(round(p.rule_tol * scale * 0.6)))
     reach = tol + p.faint_side
@@ -152,6 +154,9 @@ def faint_rules(rules: list[Rule], across: list[Rule], gray: np.ndarray, horizon
             continue
         alive = np.ones(int(width) + 1, dtype=bool)  # offsets from r0 still in an unbroken run
         alive[:int(least)] = alive[int(width - least) + 1:] = False
+        for r in avoid:
+            k = int(round(r.at(mid) - r0.at(mid)))
+            alive[max(0, k - int(least)):max(0, k + int(least) + 1)] = False
         run, start, end = 0, 0.0, 0.0
         for k in range(slots - 1, -1, -1):
             t_a = (r0.crossing(across[k])[0] + r1.crossing(across[k])[0]) / 2 + m

@@ -10,6 +10,7 @@ scale with the page's resolution (`scale` = dpi / 300).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 import cv2
 import numpy as np
@@ -39,6 +40,15 @@ class GridParams:
     faint_side: int = 8  # px beyond the rule's tolerance where the paper is sampled
     faint_run: float = 0.3  # a whole faint rule runs through this share of the table's slots (at least 2)
     min_cell: int = 30  # a whole faint rule is looked for no closer than this to a rule already found
+    # No row or column is narrower than this: the smallest print a table holds (6 pt) is ~25 px tall and
+    # a figure as wide with its padding. Two rules closer than it are one rule printed twice, or a thick
+    # one whose light core binarised away (issue 13: a 3-12 px sliver column shifted the rest by one).
+    min_slot: int = 20
+    # A table's rules end at its border: a rule runs on past the table's outermost rules across it by no
+    # more than this, unless another rule ends where it does (the edge of a table printed without that
+    # border). A long straight line that runs on alone, or to the page's edge, is a photocopier's drum
+    # streak (issue 13: they crossed tables as rules, split their cells and joined stacked tables).
+    streak_overrun: int = 140
 
 
 def _odd(n: float) -> int:
@@ -111,12 +121,13 @@ def _segments(mask: np.ndarray, horizontal: bool, min_len: float) -> list[tuple[
     return segs
 
 
-def _fit_rules(mask: np.ndarray, horizontal: bool, tol: float, min_len: float,
-           short_mask: np.ndarray | None = None, reach: float = 0.0) -> list[Rule]:
+def _fit_rules(mask: np.ndarray, horizontal: bool, tol: float, min_len: float, min_slot: float,
+               short_mask: np.ndarray | None = None, reach: float = 0.0) -> list[Rule]:
     """Fit each connected run, then join collinear runs into one rule each.
 
     Runs from `short_mask` may lengthen a rule found in `mask`, when they start within `reach` of its
-    end, but never start one (glyph strokes in a column of text line up too).
+    end, but never start one (glyph strokes in a column of text line up too). Rules closer than
+    `min_slot` become one (`_merge_close`).
     """
     clusters: list[_Cluster] = []
     passes = [(_segments(mask, horizontal, min_len), True)]
@@ -140,28 +151,101 @@ def _fit_rules(mask: np.ndarray, horizontal: bool, tol: float, min_len: float,
                 if may_start:
                     a, b = _fit(ts, ps)
                     clusters.append(_Cluster([ts], [ps], Rule(a, b, t0, t1)))
-    return [c.rule for c in clusters]
+    return [c.rule for c in _merge_close(clusters, min_slot)]
 
 
-def _crossings(rule: Rule, others: list[Rule], tol: float) -> int:
-    """How many perpendicular rules cross `rule` (within `tol` of both their extents)."""
-    count = 0
+def _merge_close(clusters: list[_Cluster], min_slot: float) -> list[_Cluster]:
+    """One rule for each group of rules closer than `min_slot` across: no text fits between them.
+
+    The merged rule is fitted through all their runs; its `spread` says how far from that centre their
+    ink lies, so a separator is still seen along either copy. Closeness is measured halfway along the
+    stretch two rules share (or between them when they share none), where a slant matters least.
+    """
+    out = sorted(clusters, key=lambda c: c.rule.middle())
+    merged = True
+    while merged and len(out) > 1:
+        merged = False
+        for i in range(len(out) - 1):
+            r, q = out[i].rule, out[i + 1].rule
+            t = (max(r.t0, q.t0) + min(r.t1, q.t1)) / 2
+            if abs(r.at(t) - q.at(t)) >= min_slot:
+                continue
+            xs, ys = out[i].xs + out[i + 1].xs, out[i].ys + out[i + 1].ys
+            a, b = _fit(np.concatenate(xs), np.concatenate(ys))
+            spread = max(abs(m.middle() - (a + b * (m.t0 + m.t1) / 2)) + m.spread for m in (r, q))
+            rule = Rule(a, b, min(r.t0, q.t0), max(r.t1, q.t1), spread)
+            out[i:i + 2] = [_Cluster(xs, ys, rule)]
+            merged = True
+            break
+    return out
+
+
+def _crossings(rule: Rule, others: list[Rule], tol: float) -> list[float]:
+    """Where along `rule` the perpendicular rules cross it (within `tol` of both their extents)."""
+    at = []
     for o in others:
         t, s = rule.crossing(o)  # position along `rule`, along `o`
         if rule.t0 - tol <= t <= rule.t1 + tol and o.t0 - tol <= s <= o.t1 + tol:
-            count += 1
-    return count
+            at.append(t)
+    return at
 
 
 def _keep_crossed(hs: list[Rule], vs: list[Rule], tol: float) -> tuple[list[Rule], list[Rule]]:
     """A rule meets at least two rules of the other direction; glyph strokes and underlines do not."""
     for _ in range(3):
-        nh = [h for h in hs if _crossings(h, vs, tol) >= 2]
-        nv = [v for v in vs if _crossings(v, nh, tol) >= 2]
+        nh = [h for h in hs if len(_crossings(h, vs, tol)) >= 2]
+        nv = [v for v in vs if len(_crossings(v, nh, tol)) >= 2]
         if len(nh) == len(hs) and len(nv) == len(vs):
             break
         hs, vs = nh, nv
     return hs, vs
+
+
+def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple[float, float], tuple[float, float]],
+                  overrun: float) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
+    """Take the photocopier's drum streaks out of a table's rules: horizontal and vertical rules left, and
+    the horizontal and vertical streaks.
+
+    A streak is straight and long like a rule, and may be as dark, but it does not belong to the table:
+    it runs on far past the table's border (`_overruns`). Without the streaks some rules may cross fewer
+    than two others; they go too, and the rest are judged again. `edges` are the page's extent along
+    horizontal and along vertical rules, in the rules' coordinates.
+    """
+    h_streaks: list[Rule] = []
+    v_streaks: list[Rule] = []
+    while True:
+        sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun)]
+        sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun)]
+        if not sh and not sv:
+            return hs, vs, (h_streaks, v_streaks)
+        h_streaks += sh
+        v_streaks += sv
+        hs = [h for h in hs if not any(h is s for s in sh)]
+        vs = [v for v in vs if not any(v is s for s in sv)]
+        hs, vs = _keep_crossed(hs, vs, 2 * tol)
+
+
+def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, edge: tuple[float, float],
+              overrun: float) -> bool:
+    """Does `rule` run on past the table's outermost rules of the other direction (`across`) by more than
+    `overrun`, at an end that no sibling shares?
+
+    The table's frame, not the rule's own last crossing: a worn rule that starts late inside the table is
+    no streak. A table printed without an outer border has its rules end together at the table's edge,
+    so an end other rules share is an edge; the page's own edge is not one (two streaks both run to it).
+    """
+    if not across:
+        return False
+    at = [rule.crossing(o)[0] for o in across]
+    start, stop = attrgetter("t0"), attrgetter("t1")
+    for end, past, t_of in ((rule.t0, min(at) - rule.t0, start), (rule.t1, rule.t1 - max(at), stop)):
+        if past <= overrun:
+            continue
+        if min(abs(end - edge[0]), abs(edge[1] - end)) <= 2 * tol:
+            return True
+        if not any(s is not rule and abs(t_of(s) - end) <= 2 * tol for s in siblings):
+            return True
+    return False
 
 
 def _open_borders(hs: list[Rule], vs: list[Rule], scale: float) -> tuple[list[Rule], list[Rule]]:
@@ -189,9 +273,11 @@ def _open_borders(hs: list[Rule], vs: list[Rule], scale: float) -> tuple[list[Ru
 
 
 def _coverage(mask: np.ndarray, rule: Rule, t_a: float, t_b: float, horizontal: bool, tol: int) -> float:
-    """Share of positions between t_a and t_b where the rule's mask has ink within `tol` of its centre."""
+    """Share of positions between t_a and t_b where the rule's mask has ink within `tol` (and its spread)
+    of its centre."""
     if t_b - t_a < 2:
         return 1.0
+    tol += int(np.ceil(rule.spread))
     return float((sample(mask, rule, t_a, t_b, horizontal, -tol, tol) > 0).any(axis=0).mean())
 
 
@@ -210,7 +296,8 @@ class _RuleCoverage:
             return _coverage(mask, rule, t_a, t_b, horizontal, self.tol)
         row = self._inked.get(id(rule))
         if row is None:
-            row = self._inked[id(rule)] = (sample(mask, rule, 0, length - 1, horizontal, -self.tol, self.tol) > 0
+            tol = self.tol + int(np.ceil(rule.spread))
+            row = self._inked[id(rule)] = (sample(mask, rule, 0, length - 1, horizontal, -tol, tol) > 0
                                            ).any(axis=0)
         return float(row[a:b + 1].mean())
 
@@ -295,38 +382,39 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
                   gray: np.ndarray | None = None) -> tuple[list[Grid], np.ndarray]:
     """All ruled tables on an upright binarised page (see `binarize`), top to bottom, and their rules' mask.
 
-    With the page's `gray` too, a separator the rule mask misses is looked for as a faint rule.
+    With the page's `gray` too, a separator the rule mask misses is looked for as a faint rule. A drum
+    streak's ink inside a table is part of the returned mask (the cells take it out like a rule's).
     """
     hmask, vmask = rule_mask(binary, scale, True, p), rule_mask(binary, scale, False, p)
     vshort = rule_mask(binary, scale, False, p, short=True)  # short horizontal runs are never needed
-    joined = cv2.bitwise_or(cv2.bitwise_or(hmask, vmask), vshort)
-    cv2.dilate(joined, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))), dst=joined)
-    # Tables are found on a quarter-size copy: a full-page int32 label image alone is 35 MB at 300 dpi.
-    f = max(1, int(_REGION_SHRINK * scale))  # at low resolution a few px already part two tables
-    jh, jw = joined.shape
-    joined = cv2.copyMakeBorder(joined, 0, -jh % f, 0, -jw % f, cv2.BORDER_CONSTANT, value=0)
-    small = cv2.resize(joined, (joined.shape[1] // f, joined.shape[0] // f), interpolation=cv2.INTER_AREA)
-    del joined
-    n, labels, stats, _ = cv2.connectedComponentsWithStats((small > 0).astype(np.uint8), connectivity=8)
-    stats = stats * np.array([f, f, f, f, f * f])
     tol = p.rule_tol * scale
+    page_h, page_w = binary.shape
     grids: list[Grid] = []
     ruled = np.zeros_like(binary)
-    for i in range(1, n):
-        x, y, w, h, _ = stats[i]
-        if w < p.min_table_w * scale or h < p.min_table_h * scale:
-            continue
-        pad = int(3 * tol)
-        x0, y0 = max(0, x - pad), max(0, y - pad)
-        x1, y1 = min(binary.shape[1], x + w + pad), min(binary.shape[0], y + h + pad)
-        block = (labels[y0 // f:(y1 - 1) // f + 1, x0 // f:(x1 - 1) // f + 1] == i).astype(np.uint8)
-        region = np.repeat(np.repeat(block, f, axis=0), f, axis=1)[y0 % f:y0 % f + y1 - y0, x0 % f:x0 % f + x1 - x0] > 0
+    streaked: np.ndarray | None = None  # the streaks' ink, once there is any
+    h_streaks: list[Rule] = []  # on the page: whatever looks like a rule along them is a streak's grey
+    v_streaks: list[Rule] = []
+    todo = _regions(hmask, vmask, vshort, (0, 0, page_w, page_h), None, scale, p)
+    while todo:
+        (x0, y0, x1, y1), region = todo.pop(0)
         hsub = np.where(region, hmask[y0:y1, x0:x1], 0).astype(np.uint8)
         vsub = np.where(region, vmask[y0:y1, x0:x1], 0).astype(np.uint8)
-        hs = _fit_rules(hsub, True, tol, p.min_rule * scale)
-        vs = _fit_rules(vsub, False, tol, p.min_rule * scale * 0.6,
+        hs = _fit_rules(hsub, True, tol, p.min_rule * scale, p.min_slot * scale)
+        vs = _fit_rules(vsub, False, tol, p.min_rule * scale * 0.6, p.min_slot * scale,
                         np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
+        hs, vs, streaks = _drop_streaks(hs, vs, tol, ((-x0, page_w - x0), (-y0, page_h - y0)),
+                                        p.streak_overrun * scale)
+        if streaks[0] or streaks[1]:
+            # A streak may join tables it crosses into one tangle: take it out of the masks and part
+            # what is left of this tangle again (each time the masks lose ink, so this ends).
+            if streaked is None:
+                streaked = np.zeros_like(binary)
+            h_streaks += [_moved(r, x0, y0, True) for r in streaks[0]]
+            v_streaks += [_moved(r, x0, y0, False) for r in streaks[1]]
+            if _erase(streaks, (hmask, vmask, vshort), streaked, (x0, y0, x1, y1), region, tol):
+                todo[:0] = _regions(hmask, vmask, vshort, (x0, y0, x1, y1), region, scale, p)
+                continue
         hs, vs = _open_borders(hs, vs, scale)
         if len(hs) < 2 or len(vs) < 2:
             continue
@@ -336,17 +424,85 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         fv: list[Rule] = []
         fh: list[Rule] = []
         if sub is not None:
-            fv = faint_rules(vs, hs, sub, False, scale, p)
+            fv = faint_rules(vs, hs, sub, False, scale, p, [_moved(r, -x0, -y0, False) for r in v_streaks])
             vs = sorted(vs + fv, key=Rule.middle)
-            fh = faint_rules(hs, vs, sub, True, scale, p)
+            fh = faint_rules(hs, vs, sub, True, scale, p, [_moved(r, -x0, -y0, True) for r in h_streaks])
             hs = sorted(hs + fh, key=Rule.middle)
         grid = _build_grid(hs, vs, hsub, vsub, scale, p, sub, fv + fh)
         if grid is None or not _table_sized(grid, scale, p):
             continue
-        grids.append(_shift(grid, x0, y0))
+        grid = _shift(grid, x0, y0)
+        grids.append(grid)
         ruled[y0:y1, x0:x1] |= hsub | vsub
+        if streaked is not None:
+            gx0, gy0, gx1, gy1 = grid.bbox
+            ruled[gy0:gy1, gx0:gx1] |= streaked[gy0:gy1, gx0:gx1]
     grids.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
     return grids, ruled
+
+
+def _regions(hmask: np.ndarray, vmask: np.ndarray, vshort: np.ndarray, box: tuple[int, int, int, int],
+             within: np.ndarray | None, scale: float, p: GridParams
+             ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """The tangles of rules in `box` (of the page; only its pixels `within`, when given) big enough to be a
+    table: each as its own box on the page, padded, and which pixels of that box belong to it."""
+    bx0, by0, bx1, by1 = box
+    joined = cv2.bitwise_or(cv2.bitwise_or(hmask[by0:by1, bx0:bx1], vmask[by0:by1, bx0:bx1]),
+                            vshort[by0:by1, bx0:bx1])
+    cv2.dilate(joined, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(9 * scale), _odd(9 * scale))), dst=joined)
+    if within is not None:
+        joined[~within] = 0
+    # Tables are found on a quarter-size copy: a full-page int32 label image alone is 35 MB at 300 dpi.
+    f = max(1, int(_REGION_SHRINK * scale))  # at low resolution a few px already part two tables
+    jh, jw = joined.shape
+    joined = cv2.copyMakeBorder(joined, 0, -jh % f, 0, -jw % f, cv2.BORDER_CONSTANT, value=0)
+    small = cv2.resize(joined, (joined.shape[1] // f, joined.shape[0] // f), interpolation=cv2.INTER_AREA)
+    del joined
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((small > 0).astype(np.uint8), connectivity=8)
+    stats = stats * np.array([f, f, f, f, f * f])
+    pad = int(3 * p.rule_tol * scale)
+    out = []
+    for i in range(1, n):
+        x, y, w, h, _ = stats[i]
+        if w < p.min_table_w * scale or h < p.min_table_h * scale:
+            continue
+        x, y = x + bx0, y + by0
+        x0, y0 = max(bx0, x - pad), max(by0, y - pad)
+        x1, y1 = min(bx1, x + w + pad), min(by1, y + h + pad)
+        lx, ly = x0 - bx0, y0 - by0
+        block = (labels[ly // f:(ly + y1 - y0 - 1) // f + 1, lx // f:(lx + x1 - x0 - 1) // f + 1] == i).astype(np.uint8)
+        region = np.repeat(np.repeat(block, f, axis=0), f, axis=1)[ly % f:ly % f + y1 - y0, lx % f:lx % f + x1 - x0] > 0
+        out.append(((x0, y0, x1, y1), region))
+    return out
+
+
+def _erase(streaks: tuple[list[Rule], list[Rule]], masks: tuple[np.ndarray, np.ndarray, np.ndarray],
+           streaked: np.ndarray, box: tuple[int, int, int, int], region: np.ndarray, tol: float) -> int:
+    """Take the horizontal and vertical streaks (in `box`'s coordinates) out of the page's rule masks
+    (horizontal, vertical, short vertical) within `region`, keeping their ink in `streaked`; returns how
+    many mask pixels it cleared.
+
+    Only detect_tables' own masks and its `streaked` are written to.
+    """
+    cleared = 0
+    x0, y0, x1, y1 = box
+    hmask, vmask, vshort = masks
+    for rules, targets, horizontal in ((streaks[0], (hmask,), True), (streaks[1], (vmask, vshort), False)):
+        if not rules:
+            continue
+        band = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        for r in rules:
+            ends = [(t, r.at(t)) for t in (r.t0, r.t1)]
+            pts = [(int(round(t)), int(round(q))) if horizontal else (int(round(q)), int(round(t))) for t, q in ends]
+            cv2.line(band, pts[0], pts[1], 255, thickness=2 * int(np.ceil(tol + r.spread)) + 1)
+        band[~region] = 0
+        for m in targets:
+            sub = m[y0:y1, x0:x1]
+            hit = cv2.bitwise_and(sub, band)
+            streaked[y0:y1, x0:x1] |= hit
+            sub -= hit
+            cleared += cv2.countNonZero(hit)
+    return cleared
 
 
 def _table_sized(grid: Grid, scale: float, p: GridParams) -> bool:
@@ -357,14 +513,14 @@ def _table_sized(grid: Grid, scale: float, p: GridParams) -> bool:
 
 def _shift(grid: Grid, dx: int, dy: int) -> Grid:
     """Move a grid found in a sub-image back to page coordinates."""
-    def h_rule(r: Rule) -> Rule:  # y = a + b x  ->  y + dy = a' + b (x + dx)
-        return Rule(r.a + dy - r.b * dx, r.b, r.t0 + dx, r.t1 + dx)
-
-    def v_rule(r: Rule) -> Rule:
-        return Rule(r.a + dx - r.b * dy, r.b, r.t0 + dy, r.t1 + dy)
-
     cells = [GridCell(c.row, c.col, c.row_span, c.col_span, c.corners + np.array([dx, dy]), c.uncertain)
              for c in grid.cells]
     x0, y0, x1, y1 = grid.bbox
-    return Grid((x0 + dx, y0 + dy, x1 + dx, y1 + dy), [h_rule(h) for h in grid.h_rules],
-                [v_rule(v) for v in grid.v_rules], cells)
+    return Grid((x0 + dx, y0 + dy, x1 + dx, y1 + dy), [_moved(h, dx, dy, True) for h in grid.h_rules],
+                [_moved(v, dx, dy, False) for v in grid.v_rules], cells)
+
+
+def _moved(r: Rule, dx: float, dy: float, horizontal: bool) -> Rule:
+    """The rule in coordinates moved by (dx, dy): y = a + b x  ->  y + dy = a' + b (x + dx) (or x, y swapped)."""
+    along, across = (dx, dy) if horizontal else (dy, dx)
+    return Rule(r.a + across - r.b * along, r.b, r.t0 + along, r.t1 + along, r.spread)

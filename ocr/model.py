@@ -54,12 +54,17 @@ class Orientation:
 
 @dataclass
 class Rule:
-    """A ruling line of a table fitted as `pos = a + b * t` (t = x for horizontal, y for vertical rules)."""
+    """A ruling line of a table fitted as `pos = a + b * t` (t = x for horizontal, y for vertical rules).
+
+    `spread` is how far either side of that centre a rule's ink may lie beyond a single rule's: a rule
+    printed twice a few pixels apart, or a thick one binarised into its two edges, is one rule.
+    """
 
     a: float
     b: float
     t0: float
     t1: float
+    spread: float = 0.0
 
     def at(self, t: float) -> float:
         return self.a + self.b * t

@@ -1,0 +1,100 @@
+"""Photocopy drum streaks are not table rules (issue 13 §2).
+
+A streak is a long straight grey line across the sheet, as dark as print or lighter. It crosses a table's
+rules like a rule would, but it runs on far past the table's border, often to the page's edge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from synth import draw, font, scanned, simple_table
+from test_grid import _detect, _structure, _truth
+
+from ocr.deskew import orient
+from ocr.grid import binarize, detect_tables
+from ocr.rasterize import ink
+
+
+def _streak(img: np.ndarray, pos: int, horizontal: bool, level: int = 40, width: int = 3,
+            t0: int = 0, t1: int | None = None) -> np.ndarray:
+    """A straight streak `width` px wide at `pos`, from t0 to t1 along it (the page's edges by default)."""
+    out = img.copy()
+    t1 = (out.shape[1] if horizontal else out.shape[0]) if t1 is None else t1
+    if horizontal:
+        out[pos:pos + width, t0:t1] = np.minimum(out[pos:pos + width, t0:t1], level)
+    else:
+        out[t0:t1, pos:pos + width] = np.minimum(out[t0:t1, pos:pos + width], level)
+    return out
+
+
+def _rules_mask(rgb: np.ndarray) -> np.ndarray:
+    upright, _ = orient(ink(rgb))
+    return detect_tables(binarize(upright, 1.0), 1.0, gray=upright)[1]
+
+
+# simple_table at (300, 500): columns at x = 300 620 840 1060 1280, rows at y = 500 590 680 770 860
+_CASES = {
+    "down the page, dark": dict(pos=530, horizontal=False),
+    "down the page, light": dict(pos=760, horizontal=False, level=150),
+    "across the page, dark": dict(pos=640, horizontal=True),
+    "across the page, light and thin": dict(pos=730, horizontal=True, level=160, width=2),
+    "across the header, wide": dict(pos=545, horizontal=True, width=5),
+    "down, starting and ending off the table": dict(pos=1000, horizontal=False, level=60, t0=200, t1=1300),
+    "across, starting and ending off the table": dict(pos=545, horizontal=True, level=60, t0=60, t1=1540),
+    "down, from the page's top to below the table": dict(pos=700, horizontal=False, level=90, t1=1200),
+}
+
+
+@pytest.mark.parametrize("case", list(_CASES))
+def test_a_streak_across_a_table_is_no_rule(case):
+    t = simple_table(origin=(300, 500))
+    page = scanned(_streak(draw([t], size=(1600, 1600)), **_CASES[case]))
+    grids, _ = _detect(page)
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (4, 4)
+    assert _structure(grids[0]) == _truth(t)
+    x0, y0, x1, y1 = grids[0].bbox
+    assert abs(x0 - 300) < 8 and abs(x1 - 1280) < 8 and abs(y0 - 500) < 8 and abs(y1 - 860) < 8
+
+
+def test_streaks_both_ways_through_a_table_without_side_borders():
+    """The rows' rules of a table printed without left and right borders run past its outer column rules
+    too, but together, to the table's edge: that is an open border, not a streak."""
+    t = simple_table(origin=(300, 500), open_sides=True)
+    page = _streak(_streak(draw([t], size=(1600, 1600)), 530, False), 730, True, level=120)
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_a_streak_does_not_join_the_tables_it_crosses():
+    a, b = simple_table(origin=(100, 80)), simple_table(origin=(100, 700))
+    page = _streak(draw([a, b], size=(1400, 1300)), 530, False)
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 2
+    assert _structure(grids[0]) == _truth(a) and _structure(grids[1]) == _truth(b)
+
+
+def test_a_streaks_ink_in_a_table_is_taken_out_with_the_rules():
+    """The cells drop the returned rule mask from their crops: a streak through the figures goes with it."""
+    t = simple_table(origin=(300, 500))
+    page = _streak(draw([t], size=(1600, 1600)), 760, False)
+    mask = _rules_mask(page)
+    assert mask[700:760, 760:763].all()  # down the cell of 3 (row 2, column 2)
+    assert not mask[1000:1600, 760:763].any()  # below the table it is nobody's rule
+
+
+def test_streaks_on_a_page_without_a_table():
+    im = Image.new("RGB", (1600, 1400), "white")
+    d = ImageDraw.Draw(im)
+    prose = "第十一师坚持以习近平新时代中国特色社会主义思想为指导，全面贯彻落实党的十九大精神。"
+    for i in range(14):
+        d.text((120, 100 + 80 * i), prose, fill="black", font=font(38))
+    page = np.asarray(im).copy()
+    for x in (400, 800, 1200):
+        page = _streak(page, x, False, level=60)
+    for y in (300, 900):
+        page = _streak(page, y, True, level=60)
+    grids, _ = _detect(scanned(page))
+    assert grids == []
