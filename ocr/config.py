@@ -45,6 +45,13 @@ class Config(BaseModel):
         0.9, ge=0, le=1,
         description="a field no 勾稽关系 checks (all of table 二) is reviewed below this confidence: nothing but "
                     "the reading vouches for it. Calibrated by bench/calibrate_repair.py")
+    review_threshold_open: float = Field(
+        0.95, ge=0, le=1,
+        description="a field of the arithmetic (三, 四) whose 勾稽关系, all of them or all along one axis, are "
+                    "left open by blank or unreadable cells is reviewed below this confidence: a misread, or two "
+                    "values swapped between columns, passes every sum that can still be evaluated, so the reading "
+                    "alone vouches for it, in a neighbourhood damage already touched (stricter than "
+                    "review_threshold_unchecked)")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     def digest(self) -> str:

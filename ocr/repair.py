@@ -303,6 +303,7 @@ class _Group:
         self.known = {k: _fraction(fields[k].value) for k in keys if fields[k].known}
         self.unknown = {k for k in keys if not fields[k].known}
         self.doubtful = {k for k in keys if fields[k].known and fields[k].doubtful}
+        self.moved: dict[str, str] = {}  # set by settle: see _moved
 
     def reduce(self, free: Set[str], skip: int | None = None) -> Pivots | None:
         """Reduced equations over `free`, or None when inconsistent or a pinned value is no possible figure."""
@@ -348,10 +349,28 @@ class _Group:
         sol = self.solve(free)
         assert sol is not None
         confirmed = self.confirmed(free, sol)
+        self.moved = self._moved(sol)
         for k in sorted(free):
             if k in sol:
                 self._conclude(self.fields[k], sol[k], confirmed.get(k), k == pinned)
         self._check()
+
+    def _moved(self, sol: Mapping[str, Fraction]) -> dict[str, str]:
+        """Fields whose solved value is what another field of one of their 勾稽关系 read, where that field
+        changes too: the arithmetic moves or swaps readings between cells (a misplaced column or row),
+        which an operator must see, not a misread it could fix. Key -> label of the cell it came from."""
+        solved = {k: _as_value(x, self.fields[k].value_type) for k, x in sol.items()}
+        changes = {k: v for k, v in solved.items() if v != self.fields[k].value}
+        out: dict[str, str] = {}
+        for k, v in changes.items():
+            for eq in self.eqs:
+                if k in eq:
+                    src = next((o for o in eq if o != k and o in changes and self.fields[o].known
+                                and self.fields[o].value == v), None)
+                    if src is not None:
+                        out[k] = self.fields[src].label
+                        break
+        return out
 
     def _pinpoint(self, free: set[str]) -> str | None:
         """Trusted readings disagree: the one trusted cell the arithmetic singles out, if exactly one does."""
@@ -407,6 +426,17 @@ class _Group:
                              f"按合计应为 {v}（{self._names(around)}）")
             return
         confidence = self._derived_confidence(f.key, via) if via else 0.0
+        moved = self.moved.get(f.key)
+        if moved is not None or (f.known and not f.review):
+            # A value moved between cells, or a reading recognition passed (a confident digit), is never
+            # overwritten: the arithmetic may point at the wrong cell of a misplaced row or column.
+            f.suggestion = v
+            f.flag("suggested")
+            f.review = True
+            why = (f"与「{moved}」格的读数疑似错位或互换" if moved is not None
+                   else f"识别置信度 {f.confidence:.2f} 不低，不自动改动")
+            f.reasons.append(f"{read}，按合计应为 {v}，{why}，请核对（{self._names(via or around)}）")
+            return
         if via and not f.blank and f.mc is not None and confidence >= self.cfg.repair_doubtful_below:
             f.repaired = v
             f.confidence = confidence
@@ -495,18 +525,76 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
         _Group(group, fields, cfg).settle()
     # A sum checks its cells only when every cell of it has a number (as read, or repaired by two sums):
     # one blank or unreadable cell absorbs any misread beside it.
-    checked = {k for c in constraints
-               if all(fields[x].known or fields[x].repaired is not None for x in (*c.lhs, *c.rhs))
-               for k in (*c.lhs, *c.rhs)}
+    along: dict[str, dict[str, bool]] = {}  # field -> axis of its 勾稽关系 -> whether one of them checks it
+    for c in constraints:
+        evaluable = all(fields[x].known or fields[x].repaired is not None for x in (*c.lhs, *c.rhs))
+        for k in (*c.lhs, *c.rhs):
+            axes = along.setdefault(k, {})
+            axes[_axis(c)] = axes.get(_axis(c), False) or evaluable
     for key in expected:
         f = fields[key]
-        if key not in checked and f.known and not f.review and f.confidence < cfg.review_threshold_unchecked:
-            # No sum can catch a misread here (二 has no arithmetic): the reading alone must be sure.
+        if not f.known or f.review:
+            continue
+        if key not in along:
+            if f.confidence < cfg.review_threshold_unchecked:
+                # No sum can catch a misread here (二 has no arithmetic): the reading alone must be sure.
+                f.review = True
+                f.flag("low_confidence")
+                limit = cfg.review_threshold_unchecked
+                f.reasons.append(f"此项无勾稽关系可核对，识别置信度 {f.confidence:.2f} 低于 {limit}")
+            continue
+        why = _unconfirmed(key, fields, constraints, along)
+        if why is not None and f.confidence < cfg.review_threshold_open:
             f.review = True
-            f.flag("low_confidence")
-            limit = cfg.review_threshold_unchecked
-            f.reasons.append(f"此项无勾稽关系可核对，识别置信度 {f.confidence:.2f} 低于 {limit}")
+            f.flag("unconfirmed_reading")
+            f.reasons.append(f"{why}，识别置信度 {f.confidence:.2f} 低于 {cfg.review_threshold_open}")
+    for key in expected:
+        f = fields[key]
+        for flag, why in f.mc.doubts if f.mc is not None else ():
+            # Where the template placed it is in doubt (its column or row unconfirmed): no sum can clear that,
+            # since a whole column or row moved keeps its own sums.
+            f.review = True
+            f.flag(flag)
+            if why not in f.reasons:
+                f.reasons.append(why)
     return {key: fields[key].result() for key in expected}
+
+
+_AXIS_WORDS = {"column": "列", "row": "行", "other": "合计"}
+
+
+def _unconfirmed(key: str, fields: Mapping[str, _Field], constraints: Sequence[Constraint],
+                 along: Mapping[str, Mapping[str, bool]]) -> str | None:
+    """Why no evaluable 勾稽关系 vouches for a field, or None when one does.
+
+    Its sums exist but blank or unreadable cells leave them open. Either all of them are open (nothing
+    would see a misread), or all along one axis are, and so are those of a field it shares a sum of
+    the other axis with: the two could have been swapped (two values of a row between their columns),
+    which keeps every sum still evaluable, since a row sum does not care which column holds what."""
+    axes = along[key]
+    if not any(axes.values()):
+        return "此项所在的勾稽关系均因空白或无法识别的单元格无法核对"
+    for axis in (a for a, ok in axes.items() if not ok):
+        for c in constraints:
+            keys = (*c.lhs, *c.rhs)
+            if key not in keys or _axis(c) == axis:
+                continue
+            partner = next((g for g in keys if g != key and fields[g].known and not along[g].get(axis, True)), None)
+            if partner is not None:
+                return (f"此项与「{fields[partner].label}」所在{_AXIS_WORDS[axis]}的勾稽关系均因空白或无法识别的"
+                        f"单元格无法核对，两者互换不会被发现")
+    return None
+
+
+def _axis(c: Constraint) -> str:
+    """Which way a 勾稽关系 runs: down a column (its keys share the column key, the last one), along a
+    row (they share everything but it), or neither. A value moved along a row keeps every row sum."""
+    keys = (*c.lhs, *c.rhs)
+    if len({k.rsplit(".", 1)[-1] for k in keys}) == 1:
+        return "column"
+    if len({k.rsplit(".", 1)[0] for k in keys}) == 1:
+        return "row"
+    return "other"
 
 
 # ---------------------------------------------------------------- provenance: each field's 勾稽关系
@@ -549,4 +637,3 @@ def link_constraints(fields: Mapping[str, FieldResult], constraints: Sequence[Co
 
 
 __all__ = ["link_constraints", "repair"]
-

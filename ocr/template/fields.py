@@ -30,6 +30,8 @@ class Alignment:
     unmapped: list[UnmappedRow] = field(default_factory=list)  # rows the template does not know
     # record table index -> the part it continues, for parts joined here that the page link missed
     continued: dict[int, int] = field(default_factory=dict)
+    # field key -> how sure its row's placement is (0..1): the row label's likeness, halved by order alone
+    row_confidence: dict[str, float] = field(default_factory=dict)
 
 
 def align(tables: Sequence[Table], template: Template) -> Alignment:
@@ -65,9 +67,12 @@ def align(tables: Sequence[Table], template: Template) -> Alignment:
     cells: dict[str, MappedCell] = {}
     for tt, m in chosen:
         cells.update(_cells(m, tt, template))
+        out.row_confidence.update({m.template.fields[i][j]: m.row_confidence[row]
+                                   for row, i in m.rows for j in range(len(m.template.columns))})
         out.unmapped += _unmapped_rows(m)
     out.table_keys = dict(sorted(out.table_keys.items()))
     out.mapped = {k: cells[k] for k in template.value_types if k in cells}
+    out.row_confidence = {k: out.row_confidence[k] for k in template.value_types if k in out.row_confidence}
     out.unmapped.sort(key=lambda u: (u.table, u.row))
     return out
 
@@ -97,7 +102,8 @@ def _cells(m: BlockMatch, tt: TemplateTable, template: Template) -> dict[str, Ma
             pick = next((c for c in cells if c.cell.kind != "blank"), cells[0])
             key = m.template.fields[i][j]
             out[key] = MappedCell(key=key, cell=pick.cell, page=pick.page, table=pick.table,
-                                  value_type=template.value_types[key], label=template.labels[key])
+                                  value_type=template.value_types[key], label=template.labels[key],
+                                  doubts=m.doubts(row, j))
     return out
 
 

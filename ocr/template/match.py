@@ -12,6 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ocr.template.chain import Chain, PCell
+from ocr.template.geometry import (
+    Doubt,
+    Positions,
+    Span,
+    geometry_agrees,
+    grid_count,
+    merge_side,
+    misaligned,
+    positions,
+    rule_edges,
+    slivers,
+)
 from ocr.template.labels import ANCHOR, Merged, align_sequence, merged_likeness, normalize, similarity
 from ocr.template.spec import Block, Node, TemplateTable
 
@@ -102,6 +114,19 @@ class BlockMatch:
     rows: list[tuple[int, int]]  # (chain row, template row index)
     slots: list[tuple[Slot, int]]  # (printed slot, template column index)
     merged_rows: set[int]  # chain rows that hold several template rows run together
+    # How sure each row's placement is (chain row -> 0..1): its label's likeness, halved when it was placed
+    # by order alone between rows whose labels were read.
+    row_confidence: dict[int, float] = field(default_factory=dict)
+    column_doubts: dict[int, Doubt] = field(default_factory=dict)  # template column index -> why unconfirmed
+    row_doubts: dict[int, list[Doubt]] = field(default_factory=dict)  # chain row -> why its placement is unsure
+    block_doubts: list[Doubt] = field(default_factory=list)  # the grid disagrees with the template's
+
+    def doubts(self, row: int, column: int) -> tuple[Doubt, ...]:
+        """What casts doubt on the placement of the field at (chain row, template column)."""
+        found = [*self.block_doubts, *self.row_doubts.get(row, ())]
+        if column in self.column_doubts:
+            found.append(self.column_doubts[column])
+        return tuple(dict.fromkeys(found))
 
 
 def _first_value_col(firsts: list[int]) -> int:
@@ -200,9 +225,43 @@ def _row_sim(label: tuple[str, str], node: Node) -> float:
     return score
 
 
+def _reconcile(pb: PrintedBlock, slots: list[Slot]) -> list[Slot]:
+    """The value columns with every sliver merged into its neighbour (see `geometry.slivers`)."""
+    out = list(slots)
+    while thin := slivers(pb.chain, [Span(s.start, s.end) for s in out], pb.body_rows):
+        i = thin[0]
+        spans = [Span(s.start, s.end) for s in out]
+        n = merge_side(pb.chain, spans, i)
+        keep = out[n]
+        out[n] = Slot(min(keep.start, out[i].start), max(keep.end, out[i].end), keep.leaf, keep.path, keep.leaf_cell)
+        del out[i]
+    return out
+
+
+def _column_doubt(pb: PrintedBlock, slot: Slot, column: int, node: Node, header: float,
+                  pos: Positions | None) -> Doubt | None:
+    """Why a printed column's identity is unconfirmed, or None: its header must read as the template
+    column's, and where it stands must not disagree (nothing tells when the grid has no geometry)."""
+    name = node.own or node.short or node.key
+    agrees = geometry_agrees(pb.chain, Span(slot.start, slot.end), column, pos)
+    if header < ANCHOR:
+        where = "，位置相符" if agrees else ("，位置也不符" if agrees is False else "")
+        read = f"「{slot.leaf}」" if slot.leaf else "未识别"
+        return "column_unconfirmed", f"列「{name}」的表头{read}，仅按列序对应{where}，请核对此列"
+    if agrees is False:
+        return "column_unconfirmed", f"列「{name}」的表头与其所在位置不符，此列可能错位，请核对"
+    return None
+
+
+def _row_confidence(sim: float) -> tuple[bool, float]:
+    """(placed by its label, how sure the placement is): by order alone it is worth half its likeness."""
+    by_label = sim >= ANCHOR
+    return by_label, sim / 100 if by_label else 0.5 * sim / 100
+
+
 def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     start = _value_start(pb, template)
-    slots = _slots(pb, start)
+    slots = _reconcile(pb, _slots(pb, start))
     col_sims = [[_column_sim(s, n) for n in template.columns] for s in slots]
     col_merged = merged_likeness([s.leaf for s in slots], [s.path for s in slots], template.columns)
     col_pairs = align_sequence(col_sims, [not s.path for s in slots], col_merged) if slots else []
@@ -223,9 +282,52 @@ def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     score = sum(parts) / len(parts)
     # A printed row or column that merged several of the template's (a lost rule) places them, but its
     # cells hold several numbers run together: those fields stay unmapped, for review.
-    return BlockMatch(pb, template, score, start, [(pb.body_rows[i], j) for i, j, k in row_pairs if k == 1],
-                       [pair for i, j, k in col_pairs for pair in _split_slot(pb, slots[i], j, k)],
-                       {pb.body_rows[i] for i, _, k in row_pairs if k > 1})
+    m = BlockMatch(pb, template, score, start, [(pb.body_rows[i], j) for i, j, k in row_pairs if k == 1], [],
+                   {pb.body_rows[i] for i, _, k in row_pairs if k > 1})
+    pos = positions(pb.chain, [Span(s.start, s.end) for s in slots], len(template.columns))
+    for i, j, k in col_pairs:
+        header = col_sims[i][j] if k == 1 else col_merged.get((i, j, k), 0.0)
+        for slot, col in _split_slot(pb, slots[i], j, k):
+            m.slots.append((slot, col))
+            doubt = _column_doubt(pb, slot, col, template.columns[col], header, pos)
+            if doubt is not None:
+                m.column_doubts[col] = doubt
+    spans = [Span(s.start, s.end) for s in slots]
+    count = grid_count(pb.chain, spans, pos) if pos is not None else len(slots) + sum(k - 1 for *_, k in col_pairs)
+    if count != len(template.columns):
+        m.block_doubts.append(("grid_mismatch", f"表格检出 {count} 个数值列，模板为 {len(template.columns)} 列，"
+                                                f"列的对应可能错位，请核对"))
+    _place_rows(m, row_pairs, row_sims, labels, spans)
+    return m
+
+
+def _place_rows(m: BlockMatch, row_pairs: list[tuple[int, int, int]], row_sims: list[list[float]],
+                labels: list[tuple[str, str]], spans: list[Span]) -> None:
+    """Each placed row's confidence, and the doubts on its placement: by order alone between rows as
+    unsure, or cells that do not line up with the columns."""
+    pb = m.block
+    sure: set[int] = set()
+    placed: dict[int, tuple[int, float]] = {}
+    for i, j, k in row_pairs:
+        if k != 1:
+            continue
+        by_label, conf = _row_confidence(row_sims[i][j])
+        placed[i] = j, conf
+        m.row_confidence[pb.body_rows[i]] = conf
+        if by_label:
+            sure.add(i)
+    for i, (j, _) in placed.items():
+        neighbours = [n for n in (i - 1, i + 1) if 0 <= n < len(labels)]
+        if i not in sure and neighbours and not any(n in sure for n in neighbours):
+            node = m.template.rows[j]
+            read = f"「{labels[i][0]}」" if labels[i][0] else "未识别"
+            why = f"行「{node.short or node.own}」的行名{read}，与上下行一样仅按行序对应，请核对此行"
+            m.row_doubts.setdefault(pb.body_rows[i], []).append(("row_unconfirmed", why))
+    edges = rule_edges(pb.chain)
+    for row, _ in m.rows:
+        why = misaligned([c for c in pb.chain.starting(row) if c.col >= m.value_start], spans, edges)
+        if why is not None:
+            m.row_doubts.setdefault(row, []).append(("row_misaligned", why))
 
 
 def _split_slot(pb: PrintedBlock, slot: Slot, first: int, k: int) -> list[tuple[Slot, int]]:
