@@ -153,7 +153,7 @@ def misaligned(cells: Sequence[PCell], spans: Sequence[Span], edges: Edges) -> s
         if c.cell.kind != "blank" and not any(s.start <= c.col and c.end_col <= s.end for s in spans):
             return f"本行「{c.cell.text.strip()}」跨越两列的位置，本行数值可能错位"
     bounds = {b for s in spans for b in (s.start, s.end)}  # a sliver merged into a column is no boundary
-    for c in cells:
+    for c in (c for c in cells if c.cell.kind != "blank"):  # a blank cell has nothing to misplace
         cell = c.cell
         for at, rule, x in ((c.col, cell.col, cell.bbox[0]), (c.end_col, cell.col + cell.col_span, cell.bbox[2])):
             ref = edges.get((c.table, rule))

@@ -23,6 +23,7 @@ from ocr.template.geometry import (
     positions,
     rule_edges,
     slivers,
+    span_shares,
 )
 from ocr.template.labels import ANCHOR, Merged, align_sequence, merged_likeness, normalize, similarity
 from ocr.template.spec import Block, Node, TemplateTable
@@ -249,7 +250,10 @@ def _column_doubt(pb: PrintedBlock, slot: Slot, column: int, node: Node, header:
         read = f"「{slot.leaf}」" if slot.leaf else "未识别"
         return "column_unconfirmed", f"列「{name}」的表头{read}，仅按列序对应{where}，请核对此列"
     if agrees is False:
-        return "column_unconfirmed", f"列「{name}」的表头与其所在位置不符，此列可能错位，请核对"
+        shares = span_shares(pb.chain, slot.start, slot.end)
+        wide = pos.spanned(*shares) if pos is not None and shares is not None else 1
+        why = f"此列跨越模板的 {wide} 列（可能丢失了列线），" if wide > 1 else "此列可能错位，"
+        return "column_unconfirmed", f"列「{name}」的表头与其所在位置不符：{why}请核对"
     return None
 
 
