@@ -153,8 +153,8 @@ def field_rows(records: Sequence[Record]) -> Sheet:
     rows: list[list[Value]] = []
     for r in records:
         for key, f in r.fields.items():
-            links = [ConstraintLink(i, c.name, c.status, c.text) for i in f.constraints
-                     if 0 <= i < len(r.constraints) and (c := r.constraints[i])]
+            links = [ConstraintLink(i, r.constraints[i].name, r.constraints[i].status, r.constraints[i].text)
+                     for i in f.constraints]
             rows.append([r.source, r.sha256, key, None, f.value, f.text, f.confidence, f.needs_review,
                          "source_inconsistent" in f.flags, FLAG_SEPARATOR.join(f.flags),
                          REASON_SEPARATOR.join(f.reasons), f.suggestion, f.page, f.table, f.row, f.col,

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 BBox = tuple[int, int, int, int]
 """x0, y0, x1, y1 in pixels of the page as rasterized, origin top-left."""
@@ -369,3 +369,12 @@ class Record(_Strict):
             if (box := boxes.get((f.table, f.row, f.col))) is not None:
                 out[k] = f.model_copy(update={"bbox": box})
         return out
+
+    @model_validator(mode="after")
+    def _links_in_range(self) -> Record:
+        """A field's link is an index into `constraints`: one past its end is a broken record, said at once."""
+        for key, f in self.fields.items():
+            if any(not 0 <= i < len(self.constraints) for i in f.constraints):
+                raise ValueError(f"fields.{key}.constraints {f.constraints} point past the record's "
+                                 f"{len(self.constraints)} constraints")
+        return self

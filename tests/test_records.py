@@ -269,3 +269,18 @@ def test_a_version_1_record_still_reads_and_a_newer_one_is_refused_clearly():
     _validate(old)
     with pytest.raises(ValidationError, match="schema_version 3 was written by a newer reportscan"):
         Record.model_validate({**v2, "schema_version": 3})
+
+
+def test_a_field_linked_past_the_records_constraints_is_refused():
+    from pydantic import ValidationError
+
+    from ocr.model import Record
+    from ocr.records import apply_template
+    from ocr.template import load_templates
+
+    record, _ = _truth_record()
+    data = apply_template(record, [], load_templates(), Config(workers=1)).model_dump(mode="json")
+    key = "applications.total.total"
+    data["fields"][key]["constraints"] = [len(data["constraints"])]
+    with pytest.raises(ValidationError, match=f"fields.{key}.constraints .* point past"):
+        Record.model_validate(data)
