@@ -33,15 +33,19 @@ def _box(b: list[float]) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
+def _read(truth: dict[str, Any]) -> list[Table]:
+    """A truth's tables as a perfect reader would read them, with the cells' boxes."""
+    return [Table(page=t["page"], bbox=_box(t["bbox"]), continued_from=t["continued_from"], n_rows=t["n_rows"],
+                  n_cols=t["n_cols"],
+                  cells=[Cell(row=c["row"], col=c["col"], row_span=c["row_span"], col_span=c["col_span"],
+                              bbox=_box(c["bbox"]), text=c["text"], confidence=0.95, needs_review=False,
+                              kind=c["kind"]) for c in t["cells"]]) for t in truth["tables"]]
+
+
 def _truth_tables() -> tuple[list[Table], list[list[str | None]]]:
-    """clean-s1-001 as a perfect reader would read it, with the cells' boxes, and each cell's field."""
+    """clean-s1-001 as a perfect reader would read it, and each cell's field."""
     truth: dict[str, Any] = json.loads((SAMPLES / "clean-s1-001.truth.json").read_text(encoding="utf-8"))
-    tables = [Table(page=t["page"], bbox=_box(t["bbox"]), continued_from=t["continued_from"], n_rows=t["n_rows"],
-                    n_cols=t["n_cols"],
-                    cells=[Cell(row=c["row"], col=c["col"], row_span=c["row_span"], col_span=c["col_span"],
-                                bbox=_box(c["bbox"]), text=c["text"], confidence=0.95, needs_review=False,
-                                kind=c["kind"]) for c in t["cells"]]) for t in truth["tables"]]
-    return tables, [[c["field"] for c in t["cells"]] for t in truth["tables"]]
+    return _read(truth), [[c["field"] for c in t["cells"]] for t in truth["tables"]]
 
 
 def _where(tables: list[Table], fields: list[list[str | None]]) -> dict[str, tuple[int, int, int]]:
@@ -83,6 +87,14 @@ def _flags(tables: list[Table], template: Template) -> dict[str, set[str]]:
 
 
 # ---------------------------------------------------------------- 1. the grid agrees with the template's structure
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.truth.json")), ids=lambda p: p.name.split(".")[0])
+def test_the_generators_tables_raise_no_doubt(path: Path, template: Template) -> None:
+    """Every committed sample as a perfect reader reads it, boxes and all: headers, positions and rows agree."""
+    mapped = align(_read(json.loads(path.read_text(encoding="utf-8"))), template).mapped
+    assert len(mapped) == len(template.value_types)
+    assert not [(k, m.doubts) for k, m in mapped.items() if m.doubts]
 
 
 def test_a_sliver_column_from_a_doubled_rule_is_merged_into_its_neighbour(template: Template) -> None:
