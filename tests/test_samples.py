@@ -354,11 +354,14 @@ def test_validate_knows_broken_arithmetic_is_intended(variant_docs: dict[str, di
     assert validate_truth({**truth, "variants": ["split_active", "label_breaks"]}) != []
 
 
-def test_regenerating_a_committed_seed_gives_its_truth() -> None:
+def test_regenerating_a_committed_seed_gives_its_bytes() -> None:
+    """The tiers stay byte-identical whatever is added next to them (variants, the deviations family):
+    the committed set and every benchmark depend on it."""
     require_tools()
     text = (DATA / "clean-s1-001.truth.json").read_text(encoding="utf-8")
-    _pdf, truth = generate_document(1, "clean", 1, "clean-s1-001")
+    pdf, truth = generate_document(1, "clean", 1, "clean-s1-001")
     assert truth_json(truth) == text
+    assert pdf == (DATA / "clean-s1-001.pdf").read_bytes()
 
 
 def test_forced_label_breaks_wrap_apart() -> None:
