@@ -1,11 +1,12 @@
 """Stage 2: turn a page upright (90/180/270) and remove its skew (up to about +-5 degrees).
 
 Skew comes from the long straight things on a page: ruling lines where there are tables, text rows
-where there are none. Quarter turns come from the direction of the text rows (rows vs columns) and,
-for 0 vs 180, from reading: on a table page a few label cells are read both ways up (the label reader
-is ~90% sure of upright Chinese and ~20% of upside-down; one or two crops, ~0.03-0.07 s for the page),
-elsewhere, or when the cells cannot tell, from Tesseract's OSD (~0.3 s a page) through the persistent
-engine.
+where there are none. Quarter turns come from a vote (`ocr.orientation`): the direction of the text
+rows, measured on glyphs with rules and streaks taken out, and the shape of the ruled cells, with
+Tesseract's OSD asked only when those two disagree or say little. For 0 vs 180 the caller reads: on
+a table page a few label cells are read both ways up (the label reader is ~90% sure of upright Chinese
+and ~20% of upside-down; one or two crops, ~0.03-0.07 s for the page), elsewhere, or when the cells
+cannot tell, Tesseract's OSD (~0.3 s a page) through the persistent engine decides.
 """
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ import cv2
 import numpy as np
 
 from ocr.model import Orientation
+from ocr.orientation import OSD_MIN_CONFIDENCE, OsdFn, quarter_turn
 
-OsdFn = Callable[[np.ndarray, float], tuple[int, float]]
-"""Given an upright-ish grayscale page and its scale (dpi / 300), returns (clockwise degrees to rotate it
-upright, confidence)."""
-
+_PX_PER_INCH = 300.0  # at scale 1.0
 _WORK_WIDTH = 1000  # skew is measured on a copy this wide: cheap, and precise enough (0.05 deg)
 _MAX_SKEW = 5.5
 _STRIP = 8  # px: columns summed together for the text-row profile (see `_profile_skew`)
-_OSD_MIN_CONFIDENCE = 5.0  # a wrong half turn ruins a page; a missed one is rare (measured: right 11.7-19.8)
 # Mean word confidence of chi_sim on label cells of the samples: upright 75-99 (median 93), the same
 # crops turned upside down 0-53 (median 17). A page is called one way up only by a wide margin.
 _HALF_TURN_MARGIN = 0.25
@@ -123,20 +121,6 @@ def _profile_skew(binary: np.ndarray) -> float:
     return float(best)
 
 
-def text_direction_is_vertical(gray: np.ndarray, binary: np.ndarray | None = None) -> bool:
-    """True when ink runs in columns rather than rows: the page is turned a quarter."""
-    if binary is None:
-        binary, _ = _small_binary(gray)
-    if cv2.countNonZero(binary) < 200:
-        return False
-    # Smear along each direction; text rows join into long horizontal runs on an upright page.
-    horiz = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
-    vert = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
-    h_runs = cv2.morphologyEx(horiz, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (40, 1)))
-    v_runs = cv2.morphologyEx(vert, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 40)))
-    return cv2.countNonZero(v_runs) > 1.5 * cv2.countNonZero(h_runs)
-
-
 def rotate_quarter(img: np.ndarray, rotation: int) -> np.ndarray:
     """Rotate clockwise by 0/90/180/270 degrees."""
     codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -158,7 +142,7 @@ def _quarter_matrix(rotation: int, w: int, h: int) -> np.ndarray:
 def osd_turn(upright: np.ndarray, osd: OsdFn, scale: float = 1.0) -> int:
     """Further clockwise quarter turns OSD asks for (0 when it is not sure enough)."""
     turn, conf = osd(upright, scale)
-    return turn % 360 if conf >= _OSD_MIN_CONFIDENCE else 0
+    return turn % 360 if conf >= OSD_MIN_CONFIDENCE else 0
 
 
 def half_turn_by_reading(crops: list[np.ndarray], score: Callable[[np.ndarray], float]) -> int | None:
@@ -192,18 +176,21 @@ def half_turn_by_reading(crops: list[np.ndarray], score: Callable[[np.ndarray], 
 
 
 def orient(gray: np.ndarray, osd: OsdFn | None = None, scale: float = 1.0,
-           rotation: int | None = None) -> tuple[np.ndarray, Orientation]:
+           rotation: int | None = None, osd_half_turn: bool = True) -> tuple[np.ndarray, Orientation]:
     """Return the upright, deskewed page and how it was obtained (a matrix back to the original).
 
-    Without `osd` only the quarter turn the text direction shows is undone (an upside-down page stays
-    so); `rotation` imposes the clockwise turn instead of guessing it.
+    The quarter turn is voted on by the text direction and the grid's shape, with `osd` asked when they
+    disagree or are weak (see `ocr.orientation`); with `osd_half_turn` OSD also decides the half turn
+    (else an upside-down page stays so, for the caller to read). `rotation` imposes the clockwise turn
+    instead of guessing it.
     """
     h, w = gray.shape[:2]
     small = None
     if rotation is None:
-        small, _ = _small_binary(gray)  # one copy for both questions while the page is unturned
-        rotation = 90 if text_direction_is_vertical(gray, small) else 0
-        if osd is not None:
+        small, f = _small_binary(gray)  # one copy for both questions while the page is unturned
+        vote = quarter_turn(small, _PX_PER_INCH * scale * f, gray, osd, scale)
+        rotation = vote.rotation
+        if osd is not None and osd_half_turn and vote.osd is None:
             rotation = (rotation + osd_turn(rotate_quarter(gray, rotation), osd, scale)) % 360
     upright = rotate_quarter(gray, rotation)
     q = _quarter_matrix(rotation, w, h)

@@ -21,6 +21,7 @@ from ocr.deskew import half_turn_by_reading, orient, osd_turn, to_original
 from ocr.errors import PageError
 from ocr.grid import binarize, detect_tables
 from ocr.model import BBox, Cell, CellImage, DigitReading, Grid, PageImage, PageResult, Table
+from ocr.orientation import text_rows
 from ocr.rasterize import DocumentInfo, ink, probe, render_page
 from ocr.recognize import CellReading, Engine, clean_text, engine_for, is_number, read_cell
 from ocr.records import build_record, needs_review
@@ -103,8 +104,9 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     scale = effective_dpi(dpi, (w, h)) / 300.0
     want_lines = sum(edge_lines) > 0
     # Tables are found the same way upside down; whether a page needs a half turn is only asked when
-    # there is something to read on it.
-    upright, orientation = orient(gray, None, scale)
+    # there is something to read on it. OSD is asked for the quarter turn only when the text direction and
+    # the grid's shape disagree or say little (`ocr.orientation`).
+    upright, orientation = orient(gray, engine.osd if check_turn else None, scale, osd_half_turn=False)
     found = _find(upright, scale, want_lines, ocr=words is None)
     if check_turn and (found.grids or want_lines):
         turn = _half_turn(found, engine, upright, scale)
@@ -190,6 +192,12 @@ def _half_turn(found: _Found, engine: Engine, upright: np.ndarray, scale: float)
         widest = sorted(found.line_boxes, key=lambda b: b[0] - b[2])[:3]
         crops = [crop_line(found.text, b) for b in widest]
     turn = half_turn_by_reading(crops, engine.label_score) if crops else None
+    if turn is None and found.grids and found.text is not None:
+        # streaks the grid took for rules can cut the label cells into unreadable pieces: read the page's
+        # rows of glyphs instead, found without the grid and with the long lines taken out
+        rows, clean = text_rows(found.text, 300.0 * scale)
+        widest = sorted(rows, key=lambda b: b[0] - b[2])[:3]
+        turn = half_turn_by_reading([crop_line(clean, b) for b in widest], engine.label_score)
     return osd_turn(upright, engine.osd, scale) if turn is None else turn
 
 

@@ -161,3 +161,49 @@ def random_rects(rng: np.random.Generator, h: int, w: int, count: int, tall: tup
         y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
         img[y:y + int(rng.integers(*tall)), x:x + int(rng.integers(*wide))] = 255
     return img
+
+
+_WIDE_LABELS = ["本年新收政府信息公开申请数量", "上年结转政府信息公开申请数量", "予以公开", "部分公开",
+                "不予公开", "属于国家秘密", "其他法律行政法规禁止公开", "危及三安全一稳定", "保护第三方合法权益",
+                "属于三类内部事务信息", "属于四类过程性信息", "属于行政执法案卷", "无法提供",
+                "本机关不掌握相关政府信息"]
+
+
+def wide_table(origin: tuple[int, int] = (80, 80), rows: int = 12, cols: int = 7, row_h: int = 62,
+               label_w: int = 640, col_w: int = 170) -> SynthTable:
+    """A table shaped like the template's 三: a wide label column on the left, a header of two rows (one
+    merged across the value columns), then many label rows of figures; a landscape table that a
+    landscape page prints and a portrait scan turns by a quarter."""
+    cells = [SynthCell(0, 0, 2, 1, "申请人情况"), SynthCell(0, 1, 1, cols - 2, "自然人与法人或其他组织"),
+             SynthCell(0, cols - 1, 2, 1, "总计")]
+    cells += [SynthCell(1, k, 1, 1, ["商业企业", "科研机构", "社会组织", "法律服务", "其他"][(k - 1) % 5])
+              for k in range(1, cols - 1)]
+    for r in range(2, rows):
+        cells.append(SynthCell(r, 0, 1, 1, _WIDE_LABELS[(r - 2) % len(_WIDE_LABELS)]))
+        cells += [SynthCell(r, k, 1, 1, str((7 * r + 3 * k) % 23)) for k in range(1, cols)]
+    return SynthTable([label_w] + [col_w] * (cols - 1), [row_h] * rows, cells, origin=origin)
+
+
+def photocopied(img: np.ndarray, seed: int = 0, paper: int = 205, speckle: float = 0.004,
+                streaks: tuple[int, int] = (10, 3), dark: int = 3) -> np.ndarray:
+    """A grey photocopy: grey paper with dark speckle, and drum streaks — long straight grey lines across
+    the whole sheet, `streaks` (across, along) of them, the first `dark` as dark as the print; then the
+    scanner's blur and noise."""
+    rng = np.random.default_rng(seed)
+    gray = img.max(axis=2) if img.ndim == 3 else img
+    out = gray.astype(np.float32) * (paper / 255.0)  # white paper turns grey, the print stays dark
+    h, w = out.shape
+    across = rng.permutation(np.arange(sum(streaks)) < streaks[0])
+    for i, horizontal in enumerate(across):
+        level = 40.0 if i < dark else float(rng.uniform(90, 160))
+        width = int(rng.integers(2, 8))
+        if horizontal:
+            y = int(rng.integers(0, h - width))
+            out[y:y + width] = np.minimum(out[y:y + width], level)
+        else:
+            x = int(rng.integers(0, w - width))
+            out[:, x:x + width] = np.minimum(out[:, x:x + width], level)
+    spots = rng.random((h, w)) < speckle
+    out[spots] = rng.uniform(0, 120, int(spots.sum()))
+    out = cv2.GaussianBlur(out, (0, 0), 0.8) + rng.normal(0.0, 4.0, out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
