@@ -1,6 +1,6 @@
 """Stage 1: turn an input file into pages, one at a time, refusing bad input before allocating.
 
-PDFs go through poppler (pdfinfo to validate and size every page, pdftoppm via pdf2image to render
+PDFs go through poppler (pdfinfo to validate and size every page, pdftoppm to render
 one page per call, so a 300-page PDF is never all in memory); images through Pillow. A scanned page
 that is nothing but one JPEG laid over the whole page at the render dpi is that JPEG's pixels: it is
 decoded directly (~0.03-0.05 s) instead of rendered (~0.3 s), which is what most scanners write.
@@ -21,17 +21,18 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pdf2image import convert_from_path
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from ocr.config import Config
 from ocr.errors import InputError, PageError
 from ocr.model import PageImage
+from ocr.programs import run_program
 
 SUPPORTED_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 _IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "MPO"}
 _PAGE_SIZE = re.compile(r"^Page\s+(\d+)\s+size:\s+([\d.]+)\s+x\s+([\d.]+)\s+pts", re.M)
 _PDFINFO_TIMEOUT = 120
+_RENDER_TIMEOUT = 300  # s: a page poppler cannot render in five minutes is not going to render
 _CHROMA_IS_PAPER = 60
 
 
@@ -99,10 +100,7 @@ def probe(path: Path, cfg: Config) -> DocumentInfo:
 
 def _probe_pdf(path: Path, cfg: Config) -> DocumentInfo:
     try:
-        proc = subprocess.run(
-            ["pdfinfo", "-f", "1", "-l", "1000000", str(path)],
-            capture_output=True, text=True, errors="replace", timeout=_PDFINFO_TIMEOUT, check=False,
-        )
+        proc = run_program(["pdfinfo", "-f", "1", "-l", "1000000", str(path)], timeout=_PDFINFO_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         raise InputError(path, "PDF could not be read: pdfinfo timed out") from exc
     err = proc.stderr.strip()
@@ -269,24 +267,25 @@ def _lone_jpeg(page: object, size: tuple[int, int]) -> bytes | None:
 
 
 def _poppler_render(info: DocumentInfo, number: int, cfg: Config) -> PageImage:
-    """pdf2image renders the page to a PPM file, read straight into one array.
+    """pdftoppm renders the page to a PPM file, read straight into one array.
 
-    Taking PIL images from pdf2image's pipe holds the page four times (the bytes, the decoded image, its
-    RGB copy, the array): ~100 MB at 300 dpi, the largest part of a worker's peak.
+    Taking PIL images from a pipe holds the page four times (the bytes, the decoded image, its RGB copy,
+    the array): ~100 MB at 300 dpi, the largest part of a worker's peak. pdftoppm is started by
+    `run_program` (posix_spawn), not pdf2image's forking Popen: see `ocr.programs`.
     """
     with tempfile.TemporaryDirectory(prefix="reportscan-page-") as tmp:
-        try:
-            paths = convert_from_path(
-                str(info.path), dpi=cfg.dpi, first_page=number, last_page=number, fmt="ppm", thread_count=1,
-                output_folder=tmp, paths_only=True, single_file=True, output_file="page",
-            )
-        except (OSError, subprocess.SubprocessError):
-            raise  # transient (I/O, a killed poppler, no memory): the flow's task retries these
-        except Exception as exc:  # pdf2image raises several unrelated types for poppler failures
-            raise PageError(f"page {number} could not be rendered ({type(exc).__name__}: {exc})") from exc
-        if not paths or not Path(paths[0]).exists():
-            raise PageError(f"page {number} could not be rendered (poppler returned no image)")
-        rgb = _read_ppm(Path(paths[0]), number)
+        out = Path(tmp) / "page"
+        args = ["pdftoppm", "-r", str(cfg.dpi), "-f", str(number), "-l", str(number), "-singlefile",
+                str(info.path), str(out)]
+        proc = run_program(args, timeout=_RENDER_TIMEOUT, text=True)  # OSError, a time-out: transient, retried
+        if proc.returncode < 0:  # killed (out of memory, an operator): transient, the flow's task retries it
+            raise ChildProcessError(f"page {number}: pdftoppm was killed by signal {-proc.returncode}")
+        ppm = out.with_suffix(".ppm")
+        if proc.returncode != 0 or not ppm.exists():
+            err = proc.stderr.strip().splitlines()
+            why = err[-1] if err else f"pdftoppm exit {proc.returncode}, no image"
+            raise PageError(f"page {number} could not be rendered ({why})")
+        rgb = _read_ppm(ppm, number)
     if rgb.size == 0 or rgb.shape[0] < 8 or rgb.shape[1] < 8:
         raise PageError(f"page {number} rendered empty")
     return PageImage(number, rgb, cfg.dpi)

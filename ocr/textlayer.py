@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 
 from ocr.model import BBox
+from ocr.programs import run_program
 from ocr.rasterize import DocumentInfo
 
 _WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>')
@@ -33,8 +34,8 @@ def page_words(info: DocumentInfo, number: int) -> list[Word] | None:
     if info.kind != "pdf" or info.dpi is None:
         return None
     try:
-        out = subprocess.run(["pdftotext", "-f", str(number), "-l", str(number), "-bbox-layout", str(info.path), "-"],
-                             capture_output=True, text=True, errors="replace", timeout=_TIMEOUT, check=False)
+        out = run_program(["pdftotext", "-f", str(number), "-l", str(number), "-bbox-layout", str(info.path), "-"],
+                          timeout=_TIMEOUT)
     except subprocess.TimeoutExpired:
         return None
     if out.returncode != 0:
@@ -52,8 +53,8 @@ def page_words(info: DocumentInfo, number: int) -> list[Word] | None:
 def _is_scanned(info: DocumentInfo, number: int) -> bool:
     """True when an image covers most of the page: any text there is an OCR layer, not the source."""
     try:
-        out = subprocess.run(["pdfimages", "-list", "-f", str(number), "-l", str(number), str(info.path)],
-                             capture_output=True, text=True, errors="replace", timeout=_TIMEOUT, check=False)
+        out = run_program(["pdfimages", "-list", "-f", str(number), "-l", str(number), str(info.path)],
+                          timeout=_TIMEOUT)
     except subprocess.TimeoutExpired:
         return True
     if out.returncode != 0:
