@@ -97,6 +97,34 @@ def test_the_generators_tables_raise_no_doubt(path: Path, template: Template) ->
     assert not [(k, m.doubts) for k, m in mapped.items() if m.doubts]
 
 
+def _turn(box: tuple[int, int, int, int], rotation: int, h: int = 3508, w: int = 2480) -> tuple[int, int, int, int]:
+    """A box of the upright page as it lies on the scan of that page turned `rotation` degrees."""
+    x0, y0, x1, y1 = box
+    if rotation == 90:
+        return h - 1 - y1, x0, h - 1 - y0, x1
+    if rotation == 180:
+        return w - 1 - x1, h - 1 - y1, w - 1 - x0, h - 1 - y0
+    return y0, w - 1 - x1, y1, w - 1 - x0
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_turned_page_is_measured_across_its_columns(rotation: int, template: Template) -> None:
+    """Boxes are in the frame of the page as scanned: on a turned page the columns run down the scan, and
+    no row is off its neighbours' rules for that; a sliver is still a sliver."""
+    tables, fields = _truth_tables()
+    turned = [t.model_copy(update={"bbox": _turn(t.bbox, rotation), "cells": [
+        c.model_copy(update={"bbox": _turn(c.bbox, rotation)}) for c in t.cells]}) for t in tables]
+    assert _got(turned, template) == _where(tables, fields)
+    assert not any(_flags(turned, template).values())
+    new = [*turned[:APPLICATIONS], _sliver(tables[APPLICATIONS], 5), *turned[APPLICATIONS + 1:]]
+    sliver = new[APPLICATIONS]
+    new[APPLICATIONS] = sliver.model_copy(update={"cells": [c.model_copy(update={"bbox": _turn(c.bbox, rotation)})
+                                                            for c in sliver.cells]})
+    headless = _merge_header(new[APPLICATIONS], 3, HARD_HEADER)
+    new[APPLICATIONS] = headless
+    assert _got(new, template) == _shift(_where(tables, fields), APPLICATIONS, 5)
+
+
 def test_a_sliver_column_from_a_doubled_rule_is_merged_into_its_neighbour(template: Template) -> None:
     tables, fields = _truth_tables()
     new = [*tables[:APPLICATIONS], _sliver(tables[APPLICATIONS], 5), *tables[APPLICATIONS + 1:]]

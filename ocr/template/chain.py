@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ocr.model import Cell, Table
+from ocr.model import BBox, Cell, Table
 from ocr.template.labels import squash
 
 _NUMERIC = re.compile(r"[\d.,OoIl|SB]*\d[\d.,OoIl|SB]*|[-—–−一]")
@@ -43,14 +43,40 @@ class PCell:
         return self.cell.kind == "number" or (self.cell.kind == "label" and numeric_like(self.cell.text))
 
 
+Across = Callable[[BBox], tuple[float, float]]
+"""A box's extent across a table's columns, left to right on the upright table."""
+
+
+def across(cells: Sequence[Cell]) -> Across:
+    """How a part's boxes run across its columns. Boxes are in the page's frame as scanned, so on a page
+    turned 90 or 270 degrees the columns run down the scan and on one turned 180 right to left: the axis
+    is the one along which the cells of a column agree, its direction the one the columns follow."""
+    by_col: dict[int, list[BBox]] = {}
+    for c in cells:
+        if c.col_span == 1:
+            by_col.setdefault(c.col, []).append(c.bbox)
+    cols = sorted(by_col)
+
+    def spread(axis: int) -> float:
+        return sum(statistics.pstdev([b[axis] for b in boxes]) for boxes in by_col.values() if len(boxes) > 1)
+
+    axis = 0 if len(cols) < 2 or spread(0) <= spread(1) else 1
+    first, last = (statistics.median(b[axis] for b in by_col[c]) for c in (cols[0], cols[-1])) if cols else (0, 1)
+    if last >= first:
+        return lambda b: (b[axis], b[axis + 2])
+    return lambda b: (-b[axis + 2], -b[axis])
+
+
 def _rule_positions(table: Table) -> list[float] | None:
     """Where a table's column rules run, left to right (n_cols + 1 of them), as shares of the span
     from its first rule to its last (a table's box can reach past its rules); None when its cells
     carry no usable geometry."""
-    edges: dict[int, list[int]] = {}
+    edges: dict[int, list[float]] = {}
+    extent = across(table.cells)
     for c in table.cells:
-        edges.setdefault(c.col, []).append(c.bbox[0])
-        edges.setdefault(c.col + c.col_span, []).append(c.bbox[2])
+        lo, hi = extent(c.bbox)
+        edges.setdefault(c.col, []).append(lo)
+        edges.setdefault(c.col + c.col_span, []).append(hi)
     if set(edges) != set(range(table.n_cols + 1)):
         return None
     xs = [statistics.median(edges[b]) for b in range(table.n_cols + 1)]

@@ -17,7 +17,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ocr.template.chain import Chain, PCell
+from ocr.model import Cell
+from ocr.template.chain import Across, Chain, PCell, across
 
 SLIVER_SHARE = 0.3  # a column narrower than this share of the block's typical value column holds no digit
 CENTRE_TOLERANCE = 0.5  # a column's centre lies within its expected column: off by less than half a width
@@ -127,16 +128,25 @@ Edges = dict[tuple[int, int], tuple[float, float]]
 column beside it)."""
 
 
-def rule_edges(chain: Chain) -> Edges:
+def part_extents(chain: Chain) -> dict[int, Across]:
+    """Each part's way across its columns (see `chain.across`): a turned page's columns run down the scan."""
+    cells: dict[int, list[Cell]] = {}
+    for c in chain.cells:
+        cells.setdefault(c.table, []).append(c.cell)
+    return {part: across(found) for part, found in cells.items()}
+
+
+def rule_edges(chain: Chain, extents: dict[int, Across]) -> Edges:
     """Where each part's column rules stand as its rows draw them, in the part's pixels."""
-    xs: dict[tuple[int, int], list[int]] = {}
-    widths: dict[tuple[int, int], list[int]] = {}
+    xs: dict[tuple[int, int], list[float]] = {}
+    widths: dict[tuple[int, int], list[float]] = {}
     for c in chain.cells:
         cell = c.cell
-        xs.setdefault((c.table, cell.col), []).append(cell.bbox[0])
-        xs.setdefault((c.table, cell.col + cell.col_span), []).append(cell.bbox[2])
+        lo, hi = extents[c.table](cell.bbox)
+        xs.setdefault((c.table, cell.col), []).append(lo)
+        xs.setdefault((c.table, cell.col + cell.col_span), []).append(hi)
         if cell.col_span == 1:
-            widths.setdefault((c.table, cell.col), []).append(cell.bbox[2] - cell.bbox[0])
+            widths.setdefault((c.table, cell.col), []).append(hi - lo)
     out: Edges = {}
     for (part, col), vals in xs.items():
         beside = [statistics.median(w) for w in (widths.get((part, col)), widths.get((part, col - 1))) if w]
@@ -145,7 +155,7 @@ def rule_edges(chain: Chain) -> Edges:
     return out
 
 
-def misaligned(cells: Sequence[PCell], spans: Sequence[Span], edges: Edges) -> str | None:
+def misaligned(cells: Sequence[PCell], spans: Sequence[Span], edges: Edges, extents: dict[int, Across]) -> str | None:
     """Why a body row's value cells do not line up with the column grid, or None when they do: a cell
     across two columns (a rule lost in this row: numbers run together), or a cell whose edges stand off
     its column's rules as the other rows draw them (a row shifted against its neighbours)."""
@@ -155,7 +165,8 @@ def misaligned(cells: Sequence[PCell], spans: Sequence[Span], edges: Edges) -> s
     bounds = {b for s in spans for b in (s.start, s.end)}  # a sliver merged into a column is no boundary
     for c in (c for c in cells if c.cell.kind != "blank"):  # a blank cell has nothing to misplace
         cell = c.cell
-        for at, rule, x in ((c.col, cell.col, cell.bbox[0]), (c.end_col, cell.col + cell.col_span, cell.bbox[2])):
+        lo, hi = extents[c.table](cell.bbox)
+        for at, rule, x in ((c.col, cell.col, lo), (c.end_col, cell.col + cell.col_span, hi)):
             ref = edges.get((c.table, rule))
             if at in bounds and ref is not None and abs(x - ref[0]) > SHIFT_SHARE * ref[1]:
                 return "本行单元格与上下行的列线不对齐，本行数值可能错位"

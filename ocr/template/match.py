@@ -20,6 +20,7 @@ from ocr.template.geometry import (
     grid_count,
     merge_side,
     misaligned,
+    part_extents,
     positions,
     rule_edges,
     slivers,
@@ -327,9 +328,10 @@ def _place_rows(m: BlockMatch, row_pairs: list[tuple[int, int, int]], row_sims: 
             read = f"「{labels[i][0]}」" if labels[i][0] else "未识别"
             why = f"行「{node.short or node.own}」的行名{read}，与上下行一样仅按行序对应，请核对此行"
             m.row_doubts.setdefault(pb.body_rows[i], []).append(("row_unconfirmed", why))
-    edges = rule_edges(pb.chain)
+    extents = part_extents(pb.chain)
+    edges = rule_edges(pb.chain, extents)
     for row, _ in m.rows:
-        why = misaligned([c for c in pb.chain.starting(row) if c.col >= m.value_start], spans, edges)
+        why = misaligned([c for c in pb.chain.starting(row) if c.col >= m.value_start], spans, edges, extents)
         if why is not None:
             m.row_doubts.setdefault(row, []).append(("row_misaligned", why))
 
