@@ -23,7 +23,7 @@ from ocr.template.chain import Across, Chain, PCell, across
 SLIVER_SHARE = 0.3  # a column narrower than this share of the block's typical value column holds no digit
 CENTRE_TOLERANCE = 0.5  # a column's centre lies within its expected column: off by less than half a width
 WIDTH_RANGE = (0.5, 1.6)  # a single column's width against the expected one; outside, it is split or merged
-SHIFT_SHARE = 0.3  # a cell edge further than this share of its column's width from the column's rule is off it
+SHIFT_SHARE = 0.3  # a cell edge further than this share of its column's width from its neighbours' is off
 
 Doubt = tuple[str, str]
 """(flag, reason for an operator) cast on a field's placement."""
@@ -123,9 +123,21 @@ def grid_count(chain: Chain, spans: Sequence[Span], pos: Positions | None) -> in
     return total
 
 
-Edges = dict[tuple[int, int], tuple[float, float]]
-"""(part, its column rule) -> (median x of that rule over the part's cells, median width of the wider
-column beside it)."""
+NEIGHBOURS = 2  # rows either side whose rules a row's are compared with
+
+
+@dataclass
+class Edges:
+    """Where each part's column rules stand as its rows draw them, in the part's pixels across its columns."""
+
+    at: dict[tuple[int, int], list[tuple[int, float]]]  # (part, rule) -> (row of the part, position), by row
+    width: dict[tuple[int, int], float]  # (part, rule) -> median width of the wider column beside it
+
+    def near(self, part: int, rule: int, row: int) -> float | None:
+        """The rule's position as the rows around `row` draw it (not `row` itself): a slow drift down the
+        page (skew, a curved sheet) moves neighbours alike, a shifted row stands off them."""
+        around = [x for r, x in self.at.get((part, rule), ()) if r != row and abs(r - row) <= NEIGHBOURS]
+        return statistics.median(around) if around else None
 
 
 def part_extents(chain: Chain) -> dict[int, Across]:
@@ -137,22 +149,23 @@ def part_extents(chain: Chain) -> dict[int, Across]:
 
 
 def rule_edges(chain: Chain, extents: dict[int, Across]) -> Edges:
-    """Where each part's column rules stand as its rows draw them, in the part's pixels."""
-    xs: dict[tuple[int, int], list[float]] = {}
+    """Where each part's column rules stand as its rows draw them."""
+    at: dict[tuple[int, int], list[tuple[int, float]]] = {}
     widths: dict[tuple[int, int], list[float]] = {}
     for c in chain.cells:
         cell = c.cell
         lo, hi = extents[c.table](cell.bbox)
-        xs.setdefault((c.table, cell.col), []).append(lo)
-        xs.setdefault((c.table, cell.col + cell.col_span), []).append(hi)
+        for row in range(cell.row, cell.row + cell.row_span):
+            at.setdefault((c.table, cell.col), []).append((row, lo))
+            at.setdefault((c.table, cell.col + cell.col_span), []).append((row, hi))
         if cell.col_span == 1:
             widths.setdefault((c.table, cell.col), []).append(hi - lo)
-    out: Edges = {}
-    for (part, col), vals in xs.items():
+    width: dict[tuple[int, int], float] = {}
+    for part, col in at:
         beside = [statistics.median(w) for w in (widths.get((part, col)), widths.get((part, col - 1))) if w]
         if beside:
-            out[part, col] = (statistics.median(vals), max(beside))
-    return out
+            width[part, col] = max(beside)
+    return Edges(at, width)
 
 
 def misaligned(cells: Sequence[PCell], spans: Sequence[Span], edges: Edges, extents: dict[int, Across]) -> str | None:
@@ -167,7 +180,7 @@ def misaligned(cells: Sequence[PCell], spans: Sequence[Span], edges: Edges, exte
         cell = c.cell
         lo, hi = extents[c.table](cell.bbox)
         for at, rule, x in ((c.col, cell.col, lo), (c.end_col, cell.col + cell.col_span, hi)):
-            ref = edges.get((c.table, rule))
-            if at in bounds and ref is not None and abs(x - ref[0]) > SHIFT_SHARE * ref[1]:
+            ref, width = edges.near(c.table, rule, cell.row), edges.width.get((c.table, rule))
+            if at in bounds and ref is not None and width is not None and abs(x - ref) > SHIFT_SHARE * width:
                 return "本行单元格与上下行的列线不对齐，本行数值可能错位"
     return None
