@@ -19,6 +19,8 @@ report with the content variants (``samples.variants``), plus a random subset of
   of 三 and 四 and always the 总计 corner of 三.
 - ``pen_marks``: ballpoint ticks and circles, blue or black, over some cells.
 - ``split_applications``: table 三 broken over two pages before any body row, not where the page ran out.
+- ``second_font``: the whole document printed in a Hei (sans-serif) font, WenQuanYi Zen Hei
+  (``fonts-wqy-zenhei``), instead of the Song-style UMing of every tier: other glyphs, other digits.
 
 Everything is drawn from RNG streams of their own, tagged ``STREAM``, so the other tiers never see a
 draw of them.  Which documents get a deviation is drawn per block of ``BLOCK`` consecutive indices, each
@@ -53,8 +55,10 @@ PHOTOCOPY = "photocopy"
 SEALS_OVER_NUMBERS = "seals_over_numbers"
 PEN_MARKS = "pen_marks"
 SPLIT_APPLICATIONS = "split_applications"
+SECOND_FONT = "second_font"
 NAMES: tuple[str, ...] = (TURNED_PAGE, DPI_200, DOUBLED_RULES, THICK_RULES, BROKEN_FAINT_RULES, TEXT_TOUCHING_RULES,
-                          FADED_PRINT, PHOTOCOPY, SEALS_OVER_NUMBERS, PEN_MARKS, SPLIT_APPLICATIONS)
+                          FADED_PRINT, PHOTOCOPY, SEALS_OVER_NUMBERS, PEN_MARKS, SPLIT_APPLICATIONS, SECOND_FONT)
+"""In the order the truth lists them; a new one goes at the end, so the others keep their documents."""
 PAGE_NAMES: tuple[str, ...] = (TURNED_PAGE, DOUBLED_RULES, THICK_RULES, BROKEN_FAINT_RULES, TEXT_TOUCHING_RULES,
                                FADED_PRINT, PHOTOCOPY, SEALS_OVER_NUMBERS, PEN_MARKS)
 """Deviations listed per page in ``page_info[].deviations`` (the others are the document's)."""

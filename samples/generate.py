@@ -15,6 +15,7 @@ import numpy as np
 
 from samples import GENERATOR_VERSION
 from samples import deviations as D
+from samples import layout as L
 from samples import template as T
 from samples.content import Report, make_report
 from samples.layout import register_font
@@ -253,7 +254,8 @@ def _deviations_document(seed: int, index: int, name: str) -> tuple[bytes, dict[
     rng = np.random.default_rng(np.random.SeedSequence([seed, code, index]))
     report, variants = draw_variants(make_report(rng, "typical"), seed, code, index)
     plan = D.draw_plan(seed, code, index)
-    style, pages = layout_document(report, rng, variants, plan.split_fraction)
+    font = L.ZENHEI if D.SECOND_FONT in plan.names else L.UMING
+    style, pages = layout_document(report, rng, variants, plan.split_fraction, font)
     dpi = plan.dpi
     scale, k = dpi / 72, dpi / DPI
     rasters = rasterize(draw_pdf(style, pages), dpi)
@@ -325,6 +327,8 @@ def _deviations_truth(plan: D.Plan, page_info: list[dict[str, Any]], tables: lis
     for name in plan.applied:
         if name == D.DPI_200:
             out[name] = {"dpi": plan.dpi}
+        elif name == D.SECOND_FONT:
+            out[name] = {"font": L.ZENHEI.name, "package": L.ZENHEI.package}
         elif name == D.SPLIT_APPLICATIONS:
             parts = [t for t in tables if t["template_table"] == T.APPLICATIONS]
             out[name] = {"at_row": parts[0]["n_rows"], "pages": [t["page"] for t in parts]}

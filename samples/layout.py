@@ -25,21 +25,45 @@ CJK_CENTRE = 0.379
 """Height of the UMing em-box centre above the baseline, in em (ascent 0.879, descent 0.121)."""
 
 
-def register_font() -> str:
-    """Register UMing with reportlab (idempotent) and return its name; fail loudly if it is missing."""
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        if not FONT_PATH.exists():
-            raise FileNotFoundError(f"CJK font not found: {FONT_PATH} (install fonts-arphic-uming)")
-        pdfmetrics.registerFont(TTFont(FONT, str(FONT_PATH), subfontIndex=0))
-    return FONT
+@dataclass(frozen=True)
+class Font:
+    """A CJK font the generator prints with, and the Debian package that installs it."""
+
+    name: str  # reportlab's name for it
+    path: Path
+    package: str
+    centre: float | None = None  # em-box centre above the baseline, in em; None: from the font's metrics
 
 
-def text_width(text: str, size: float) -> float:
-    """Advance width of ``text`` in UMing at ``size`` points."""
-    return pdfmetrics.stringWidth(text, FONT, size)
+UMING = Font(FONT, FONT_PATH, "fonts-arphic-uming", CJK_CENTRE)
+"""The Song-style font of every tier."""
+ZENHEI = Font("WenQuanYiZenHei", Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"), "fonts-wqy-zenhei")
+"""A Hei (sans-serif) font, other glyphs and digits: the deviations family's second font."""
 
 
-def wrap(text: str, width: float, size: float, first_width: float | None = None) -> list[str]:
+def register_font(font: Font = UMING) -> str:
+    """Register ``font`` with reportlab (idempotent) and return its name; fail loudly if it is missing."""
+    if font.name not in pdfmetrics.getRegisteredFontNames():
+        if not font.path.exists():
+            raise FileNotFoundError(f"CJK font not found: {font.path} (install {font.package})")
+        pdfmetrics.registerFont(TTFont(font.name, str(font.path), subfontIndex=0))
+    return font.name
+
+
+def centre_of(font: Font) -> float:
+    """Height of the font's em-box centre above the baseline, in em (where a line's middle sits)."""
+    if font.centre is not None:
+        return font.centre
+    face = pdfmetrics.getFont(register_font(font)).face
+    return (face.ascent + face.descent) / 2000  # reportlab's descent is negative, both in 1/1000 em
+
+
+def text_width(text: str, size: float, font: Font = UMING) -> float:
+    """Advance width of ``text`` in ``font`` (UMing unless told) at ``size`` points."""
+    return pdfmetrics.stringWidth(text, font.name, size)
+
+
+def wrap(text: str, width: float, size: float, first_width: float | None = None, font: Font = UMING) -> list[str]:
     """Greedy character wrap with simple 禁则 (no closing punctuation at a line start).
 
     ``first_width`` lets paragraphs indent their first line.  A line always holds at least one
@@ -48,12 +72,12 @@ def wrap(text: str, width: float, size: float, first_width: float | None = None)
     """
     if "\n" in text:
         head, _, tail = text.partition("\n")
-        return wrap(head, width, size, first_width) + wrap(tail, width, size)
+        return wrap(head, width, size, first_width, font) + wrap(tail, width, size, font=font)
     lines: list[str] = []
     current = ""
     limit = first_width if first_width is not None else width
     for ch in text:
-        if current and text_width(current + ch, size) > limit + 1e-6:
+        if current and text_width(current + ch, size, font) > limit + 1e-6:
             if len(current) > 1 and (ch in NO_LINE_START or current[-1] in NO_LINE_END):
                 ch, current = current[-1] + ch, current[:-1]
             lines.append(current)
@@ -79,6 +103,7 @@ class TableStyle:
     label_align: str  # "left" | "center" for body row labels
     rule_width: float
     outer_width: float
+    font: Font = UMING
 
 
 @dataclass(frozen=True)
@@ -137,11 +162,11 @@ def layout_table(spec: T.TableSpec, col_widths: list[float], numbers: Mapping[tu
         if c.kind == T.NUMBER:
             text = numbers[(c.row, c.col)]
             size = style.number_size
-            while text_width(text, size) > inner and size > 5:
+            while text_width(text, size, style.font) > inner and size > 5:
                 size -= 0.5
             cells.append(CellLayout(c, text, (text,), size, "center"))
             continue
-        lines = tuple(wrap(c.text, inner, style.font_size))
+        lines = tuple(wrap(c.text, inner, style.font_size, font=style.font))
         cells.append(CellLayout(c, c.text, lines, style.font_size, _label_align(spec, c, style)))
 
     heights = [style.min_row] * spec.n_rows

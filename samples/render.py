@@ -7,6 +7,7 @@ coordinates here are PDF points with the origin at the top-left of the page.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ class DocStyle:
     numbered_first_page: bool
     keep_applications_together: bool
     table: L.TableStyle
+    font: L.Font = L.UMING
 
     @property
     def text_w(self) -> float:
@@ -132,7 +134,7 @@ def _col_widths(key: str, total: float, numbers: dict[tuple[int, int], str], ts:
                 rng: np.random.Generator) -> list[float]:
     """Column widths for one table, varied per document so labels wrap differently."""
     fs, pad = ts.font_size, 2 * ts.pad_x
-    widest = max((L.text_width(t, ts.number_size) for t in numbers.values()), default=0.0)
+    widest = max((L.text_width(t, ts.number_size, ts.font) for t in numbers.values()), default=0.0)
     if key == T.ACTIVE_DISCLOSURE:
         first = total * float(rng.uniform(0.22, 0.34))
         rest = rng.uniform(0.85, 1.15, 3)
@@ -197,9 +199,9 @@ def _draw_part(page: PageLayout, geom: L.TableGeometry, bounds: list[int], k: in
         lead = ts.leading
         top = y0 + (y1 - y0 - len(c.lines) * lead) / 2
         for i, line in enumerate(c.lines):
-            w = L.text_width(line, c.size)
+            w = L.text_width(line, c.size, ts.font)
             tx = x0 + ts.pad_x if c.align == "left" else x0 + (x1 - x0 - w) / 2
-            page.texts.append(TextOp(tx, top + (i + 0.5) * lead + L.CJK_CENTRE * c.size, line, c.size))
+            page.texts.append(TextOp(tx, top + (i + 0.5) * lead + L.centre_of(ts.font) * c.size, line, c.size))
 
 
 # ---------------------------------------------------------------- flow
@@ -232,34 +234,38 @@ class _Flow:
              bold: bool = False) -> None:
         if self.room() < lead:
             self.new_page()
-        baseline = self.y + lead / 2 + L.CJK_CENTRE * size
+        baseline = self.y + lead / 2 + L.centre_of(self.style.font) * size
         self.page.texts.append(TextOp(x, baseline, text, size, char_space, bold))
         self.y += lead
 
     def paragraph(self, text: str, size: float, indent: float, justify: bool = True,
                   bold: bool = False) -> None:
         s = self.style
-        lines = L.wrap(text, s.text_w, size, first_width=s.text_w - indent)
+        lines = L.wrap(text, s.text_w, size, first_width=s.text_w - indent, font=s.font)
         for i, line in enumerate(lines):
             x = s.margin_l + (indent if i == 0 else 0)
             width = s.text_w - (indent if i == 0 else 0)
             cs = 0.0
             if justify and i < len(lines) - 1 and len(line) > 1:
-                cs = (width - L.text_width(line, size)) / (len(line) - 1)
+                cs = (width - L.text_width(line, size, s.font)) / (len(line) - 1)
             self.line(line, size, x, s.leading, cs, bold)
 
 
 def layout_document(report: Report, rng: np.random.Generator, variants: Variants | None = None,
-                    split_applications: float | None = None) -> tuple[DocStyle, list[PageLayout]]:
+                    split_applications: float | None = None,
+                    font: L.Font = L.UMING) -> tuple[DocStyle, list[PageLayout]]:
     """Flow the report's blocks onto pages; tables 二 and 四 never split, 三 splits where the page ends.
 
     With the variant ``split_active``, 二 is printed as four small tables (one per 第二十条 block) kept
     together on one page.  ``split_applications`` (in [0, 1), the deviations family) breaks 三 before
     the body row that fraction of the way through the rows a break can come before
     (``layout.split_rows_allowed``), whatever room the page has: a page break the typist forced.
+    ``font`` prints the whole document in another font (the deviations family's second font).
     """
-    L.register_font()
+    L.register_font(font)
     style = make_style(rng)
+    if font != style.font:
+        style = dataclasses.replace(style, font=font, table=dataclasses.replace(style.table, font=font))
     tables = build_tables(report, style, rng, variants)
     forced_at: int | None = None
     if split_applications is not None:
@@ -274,11 +280,11 @@ def layout_document(report: Report, rng: np.random.Generator, variants: Variants
         if block.kind == "title":
             size = s.title_size
             lines = [block.text]
-            if L.text_width(block.text, size) > s.text_w:
+            if L.text_width(block.text, size, s.font) > s.text_w:
                 name = report.agency.name
                 lines = [name, block.text[len(name):]]
             for line in lines:
-                w = L.text_width(line, size)
+                w = L.text_width(line, size, s.font)
                 flow.line(line, size, s.margin_l + (s.text_w - w) / 2, size * 1.6, bold=True)
             flow.y += s.leading * 0.6
         elif block.kind in ("heading", "subheading"):
@@ -340,7 +346,7 @@ def layout_document(report: Report, rng: np.random.Generator, variants: Variants
             flow.y += s.leading * float(rng.uniform(1.0, 2.5))
             if flow.room() < s.leading:
                 flow.new_page()
-            w = L.text_width(block.text, size)
+            w = L.text_width(block.text, size, s.font)
             x = PAGE_W - s.margin_r - w - float(rng.uniform(0, 2)) * size
             top = flow.y
             flow.line(block.text, size, x, s.leading)
@@ -355,7 +361,7 @@ def layout_document(report: Report, rng: np.random.Generator, variants: Variants
 
 def draw_pdf(style: DocStyle, pages: list[PageLayout]) -> bytes:
     """Draw the laid-out pages as a deterministic vector PDF (reportlab invariant mode)."""
-    font = L.register_font()
+    font = L.register_font(style.font)
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=(PAGE_W, PAGE_H), invariant=1, pageCompression=1)
     c.setTitle("")
@@ -372,7 +378,7 @@ def draw_pdf(style: DocStyle, pages: list[PageLayout]) -> bytes:
         if n > 1 or style.numbered_first_page:
             label = f"— {n} —"
             size = style.body_size
-            w = L.text_width(label, size)
+            w = L.text_width(label, size, style.font)
             texts.append(TextOp((PAGE_W - w) / 2, PAGE_H - style.margin_b / 2, label, size))
         c.setFillColorRGB(0, 0, 0)
         for t in texts:

@@ -23,7 +23,7 @@ from samples import layout as L
 from samples import template as T
 from samples.content import make_report
 from samples.generate import TIER_CODES, doc_name, generate_document, truth_json
-from samples.render import PAGE_H, build_tables, layout_document, make_style
+from samples.render import PAGE_H, build_tables, draw_pdf, layout_document, make_style
 from samples.scan import make_seal, map_points, press_seal
 from samples.validate import validate_truth
 
@@ -259,6 +259,25 @@ def test_split_applications_breaks_before_the_row_asked() -> None:
         L.split_rows_at(geom, 0, 1e9)
 
 
+def test_second_font_is_printed_and_found(tmp_path: Path) -> None:
+    """The second font lays the document out with its own metrics and is the font the PDF embeds."""
+    L.register_font()
+    assert L.centre_of(L.UMING) == L.CJK_CENTRE
+    assert 0.25 < L.centre_of(L.ZENHEI) < 0.5
+    assert L.text_width("政府信息公开 2021", 10, L.ZENHEI) != L.text_width("政府信息公开 2021", 10)
+    rng = np.random.default_rng(np.random.SeedSequence([5, 1, 0]))
+    report = make_report(rng, "typical")
+    style, pages = layout_document(report, rng, None, None, L.ZENHEI)
+    assert style.font == style.table.font == L.ZENHEI
+    pdf = tmp_path / "zenhei.pdf"
+    pdf.write_bytes(draw_pdf(style, pages[:1]))
+    fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True).stdout
+    assert "WenQuanYi" in fonts and "UMing" not in fonts
+    missing = L.Font("Nowhere", tmp_path / "none.ttc", "fonts-nowhere")
+    with pytest.raises(FileNotFoundError, match="fonts-nowhere"):
+        L.register_font(missing)
+
+
 def test_the_family_on_the_command_line(tmp_path: Path) -> None:
     from samples.__main__ import main
 
@@ -298,7 +317,7 @@ def _upright(box: list[float], rotation: int, w: float, h: float) -> tuple[float
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Path, dict[str, Any]]]:
     """Seed 0, indices 6 and 9 (picked for their deviations): 200 dpi, turned pages, split 三, faded, thick
-    rules, touching text, pen marks; doubled rules, a photocopy, seals over numbers."""
+    rules, touching text, pen marks; doubled rules, a photocopy, seals over numbers, the second font."""
     out = tmp_path_factory.mktemp("deviations")
     docs = {}
     for index in (6, 9):
@@ -316,7 +335,8 @@ def test_documents_truth_and_deviations(documents: dict[int, tuple[Path, dict[st
     assert sorted(six["deviations"]) == sorted([D.DPI_200, D.FADED_PRINT, D.PEN_MARKS, D.SPLIT_APPLICATIONS,
                                                 D.TEXT_TOUCHING_RULES, D.THICK_RULES, D.TURNED_PAGE])
     assert sorted(nine["deviations"]) == sorted([D.DOUBLED_RULES, D.FADED_PRINT, D.PHOTOCOPY,
-                                                 D.SEALS_OVER_NUMBERS, D.TURNED_PAGE])
+                                                 D.SEALS_OVER_NUMBERS, D.TURNED_PAGE, D.SECOND_FONT])
+    assert nine["deviations"][D.SECOND_FONT]["font"] == L.ZENHEI.name
     for truth in (six, nine):
         assert validate_truth(truth) == [] and truth["tier"] == "deviations" and "variants" in truth
         assert json.loads(json.dumps(truth)) == truth
