@@ -140,6 +140,18 @@ def test_a_sliver_column_from_a_doubled_rule_is_merged_into_its_neighbour(templa
     assert all(("column_unconfirmed" in f) == k.startswith("applications.") for k, f in flags.items())
 
 
+def test_a_sliver_beside_the_row_labels_is_no_row_label(template: Template) -> None:
+    """The rule between the labels and the numbers doubled, and the header over the labels unread (so
+    nothing says the numbers start right of the sliver): every row keeps its own label."""
+    tables, fields = _truth_tables()
+    sliver = _sliver(tables[APPLICATIONS], 2)
+    sliver = sliver.model_copy(update={"cells": [c.model_copy(update={"text": "", "kind": "blank"})
+                                                 if c.text.startswith("（本列数据") else c for c in sliver.cells]})
+    new = [*tables[:APPLICATIONS], sliver, *tables[APPLICATIONS + 1:]]
+    assert _got(new, template) == _shift(_where(tables, fields), APPLICATIONS, 2)
+    assert not any(_flags(new, template).values())
+
+
 def test_a_sliver_in_one_page_part_only_keeps_the_other_parts_numbers(template: Template) -> None:
     """三 split over two pages, the rule doubled on the first page only: the second part's cells reach
     across the sliver, and still belong to their column."""

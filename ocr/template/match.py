@@ -204,9 +204,11 @@ def _column_sim(slot: Slot, node: Node) -> float:
     return (leaf + path) / 2
 
 
-def _row_label(pb: PrintedBlock, row: int, start: int) -> tuple[str, str]:
-    """(own label, labels of the groups around it) of a body row: the label cells left of the numbers."""
-    cells = [c for c in pb.chain.covering(row) if c.col < start]
+def _row_label(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = frozenset()) -> tuple[str, str]:
+    """(own label, labels of the groups around it) of a body row: the label cells left of the numbers,
+    but for the blank slivers of `thin` grid columns (a rule printed twice is no label)."""
+    cells = [c for c in pb.chain.covering(row) if c.col < start
+             and not (c.cell.kind == "blank" and c.end_col == c.col + 1 and c.col in thin)]
     if not cells:
         return "", ""
     own = cells[-1]
@@ -240,6 +242,14 @@ def _reconcile(pb: PrintedBlock, slots: list[Slot]) -> list[Slot]:
     return out
 
 
+def _label_slivers(pb: PrintedBlock, start: int, slots: list[Slot]) -> frozenset[int]:
+    """Grid columns left of the numbers too narrow to hold a character (see `geometry.slivers`)."""
+    spans = [Span(c, c + 1) for c in range(start)]
+    values = [Span(s.start, s.end) for s in slots]
+    found = slivers(pb.chain, [*values, *spans], pb.body_rows)
+    return frozenset(spans[i - len(values)].start for i in found if i >= len(values))
+
+
 def _column_doubt(pb: PrintedBlock, slot: Slot, column: int, node: Node, header: float,
                   pos: Positions | None) -> Doubt | None:
     """Why a printed column's identity is unconfirmed, or None: its header must read as the template
@@ -270,7 +280,8 @@ def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     col_sims = [[_column_sim(s, n) for n in template.columns] for s in slots]
     col_merged = merged_likeness([s.leaf for s in slots], [s.path for s in slots], template.columns)
     col_pairs = align_sequence(col_sims, [not s.path for s in slots], col_merged) if slots else []
-    labels = [_row_label(pb, r, start) for r in pb.body_rows]
+    thin = _label_slivers(pb, start, slots)
+    labels = [_row_label(pb, r, start, thin) for r in pb.body_rows]
     row_sims = [[_row_sim(lab, n) for n in template.rows] for lab in labels]
     row_merged = merged_likeness([lab[0] for lab in labels], [""] * len(labels), template.rows)
     row_pairs = align_sequence(row_sims, [not lab[0] for lab in labels], row_merged)
