@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from test_repair import gkey, grid_cells, grid_constraints, grid_expected, mapped
-from test_template_fields import HARD_HEADER, _cut, _merge_header
+from test_template_fields import HARD_HEADER, _cut, _merge_cols, _merge_header
 
 from ocr.config import Config
 from ocr.model import Cell, Constraint, FieldResult, MappedCell, Table
@@ -186,24 +186,14 @@ def test_a_sliver_with_ink_is_not_mapped_by_position(template: Template) -> None
 
 
 def _merge_columns(table: Table, col: int, header: str) -> Table:
-    """The rule between columns `col` and `col + 1` lost in every row: one cell each, the numbers run
-    together, the header read as `header`."""
-    by_pos = {(c.row, c.col): c for c in table.cells}
-    cells = []
-    for c in table.cells:
-        right = by_pos.get((c.row, col + 1))
-        if c.col == col + 1 and c.col_span == 1 and (c.row, col) in by_pos and by_pos[c.row, col].col_span == 1:
-            continue
-        if c.col == col and c.col_span == 1 and right is not None and right.col_span == 1:
-            text = header if c.kind == "label" else c.text + right.text
-            cells.append(c.model_copy(update={"text": text, "bbox": (*c.bbox[:2], right.bbox[2], c.bbox[3])}))
-        elif c.col <= col < c.col + c.col_span - 1:
-            cells.append(c.model_copy(update={"col_span": c.col_span - 1}))
-        elif c.col > col:
-            cells.append(c.model_copy(update={"col": c.col - 1}))
-        else:
-            cells.append(c)
-    return table.model_copy(update={"n_cols": table.n_cols - 1, "cells": cells})
+    """The rule between columns `col` and `col + 1` lost in every row (`_merge_cols`), the merged cells as
+    wide as the two, the header read as `header`."""
+    right = {c.row: c.bbox[2] for c in table.cells if c.col == col + 1 and c.col_span == 1}
+    merged = _merge_cols(table, col)
+    return merged.model_copy(update={"cells": [
+        c.model_copy(update={"bbox": (*c.bbox[:2], right[c.row], c.bbox[3]),
+                             **({"text": header} if c.kind == "label" else {})})
+        if c.col == col and c.col_span == 1 and c.row in right else c for c in merged.cells]})
 
 
 # ---------------------------------------------------------------- 2. column identity: header and position
