@@ -316,9 +316,19 @@ def _deviations_document(seed: int, index: int, name: str) -> tuple[bytes, dict[
                           "deviations": {n: v for n, v in done.items() if v}})
         homographies[page_no] = h
     tables = _tables(pages, homographies.get, scale)
+    _index_cell_refs(page_info, tables)
     truth = _truth(seed, DEVIATIONS, index, name, report, page_info, tables, variants, dpi)
     truth["deviations"] = _deviations_truth(plan, page_info, tables)
     return pack_pdf(jpegs), truth
+
+
+def _index_cell_refs(page_info: list[dict[str, Any]], tables: list[dict[str, Any]]) -> None:
+    """Give every cell a deviation names (touched, sealed, marked) its index into ``tables`` as ``table``."""
+    where = {(t["page"], t["template_table"], t["part"]): i for i, t in enumerate(tables)}
+    for info in page_info:
+        for entries in info["deviations"].values():
+            for entry in entries if isinstance(entries, list) else ():
+                entry["table"] = where[(info["page"], entry["template_table"], entry["part"])]
 
 
 def _deviations_truth(plan: D.Plan, page_info: list[dict[str, Any]], tables: list[dict[str, Any]]) -> dict[str, Any]:

@@ -346,6 +346,15 @@ def test_documents_truth_and_deviations(documents: dict[int, tuple[Path, dict[st
     corner = [s for p in nine["page_info"] for s in p["deviations"].get(D.SEALS_OVER_NUMBERS, [])
               if s["field"] == "applications.total.total"]
     assert len(corner) == 1
+    for truth in (six, nine):  # every cell a deviation names is a cell of the truth, on its page
+        for p in truth["page_info"]:
+            for name in (D.SEALS_OVER_NUMBERS, D.PEN_MARKS, D.TEXT_TOUCHING_RULES):
+                for ref in p["deviations"].get(name, []):
+                    table = truth["tables"][ref["table"]]
+                    assert (table["page"], table["template_table"], table["part"]) == (p["page"],
+                                                                                     ref["template_table"], ref["part"])
+                    [cell] = [c for c in table["cells"] if (c["row"], c["col"]) == (ref["row"], ref["col"])]
+                    assert cell["field"] == ref["field"]
 
 
 @pytest.mark.slow
