@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ocr.model import Orientation
-from ocr.orientation import OSD_MIN_CONFIDENCE, OsdFn, quarter_turn
+from ocr.orientation import OSD_MIN_CONFIDENCE, STREAK_REACH, OsdFn, quarter_turn
 
 _PX_PER_INCH = 300.0  # at scale 1.0
 _WORK_WIDTH = 1000  # skew is measured on a copy this wide: cheap, and precise enough (0.05 deg)
@@ -62,7 +62,7 @@ def estimate_skew(gray: np.ndarray, binary: np.ndarray | None = None) -> float:
     angles, weights = [], []
     if lines is not None:
         ys, xs = np.nonzero(runs)
-        for x0, y0, x1, y1 in lines[:, 0, :]:
+        for x0, y0, x1, y1 in _off_streaks(lines[:, 0, :], w):
             dx, dy = float(x1 - x0), float(y1 - y0)
             if abs(np.degrees(np.arctan2(dy, dx))) > _MAX_SKEW or dx == 0:
                 continue
@@ -77,6 +77,24 @@ def estimate_skew(gray: np.ndarray, binary: np.ndarray | None = None) -> float:
     if len(angles) >= 3:
         return round(-_weighted_median(np.array(angles), np.array(weights)), 3)
     return round(-_profile_skew(binary), 3)
+
+
+def _off_streaks(segments: np.ndarray, width: int) -> np.ndarray:
+    """Hough's segments less those on lines that cross the whole sheet: drum streaks run at the copier's
+    angle, not the print's, and a table's rules stop inside the margins. A streak may come in pieces
+    (the threshold loses it beside dark ink), so segments on one line (within 3 px and 0.5 deg) are
+    judged together by the span they cover."""
+    if len(segments) == 0:
+        return segments
+    x0, y0, x1, y1 = (segments[:, i].astype(np.float64) for i in range(4))
+    angle = np.degrees(np.arctan2(y1 - y0, x1 - x0))
+    mid = y0 + np.tan(np.radians(angle)) * (width / 2.0 - x0)  # where each line crosses the page's middle
+    lo, hi = np.minimum(x0, x1), np.maximum(x0, x1)
+    streak = np.zeros(len(segments), bool)
+    for i in range(len(segments)):
+        same = (np.abs(mid - mid[i]) <= 3.0) & (np.abs(angle - angle[i]) <= 0.5)
+        streak[i] = hi[same].max() - lo[same].min() >= STREAK_REACH * width
+    return segments[~streak]
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

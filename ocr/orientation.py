@@ -43,7 +43,7 @@ _TEXT_FULL = 30.0  # glyphs of rows (or columns) that give the text signal its f
 _CELL_MIN_INCHES = 0.1  # a ruled box lower or narrower than a glyph holds no text: rules doubled, not a cell
 _CELL_ASPECT = 1.25  # a cell this much wider than tall (or taller than wide) leans
 _GRID_FULL = 12.0  # cells that give the grid signal its full weight
-_STREAK_REACH = 0.95  # a line over this share of the page's extent crosses the sheet: a streak
+STREAK_REACH = 0.95  # a line over this share of the page's extent crosses the sheet: a streak
 _OSD_FULL = 10.0  # OSD's confidence for its full weight (right answers on the samples: 11.7-19.8)
 OSD_MIN_CONFIDENCE = 5.0  # OSD's own turn is taken only this sure: a wrong half turn ruins a page
 _WEIGHTS = {"text": 1.0, "grid": 0.7, "osd": 1.5}
@@ -179,7 +179,7 @@ def _without_streaks(mask: np.ndarray, horizontal: bool) -> np.ndarray:
     if not contours:
         return mask
     extent = _boxes(contours)[:, 2 if horizontal else 3]
-    streaks = [contours[i] for i in np.flatnonzero(extent >= _STREAK_REACH * mask.shape[1 if horizontal else 0])]
+    streaks = [contours[i] for i in np.flatnonzero(extent >= STREAK_REACH * mask.shape[1 if horizontal else 0])]
     return cv2.drawContours(mask.copy(), streaks, -1, 0, thickness=cv2.FILLED) if streaks else mask
 
 

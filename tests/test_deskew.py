@@ -223,3 +223,13 @@ def test_one_clear_crop_settles_the_half_turn_and_an_unclear_one_does_not():
     scores = iter([0.7, 0.1])
     with pytest.raises(StopIteration):  # it did ask for a second crop
         half_turn_by_reading(labels, lambda c: next(scores))
+
+
+@pytest.mark.parametrize("degrees", [-2.0, 3.0])
+def test_skew_is_the_prints_not_the_drum_streaks(degrees):
+    """A photocopy's streaks cross the sheet level while the print under them is tilted: the rules, not the
+    streaks, give the angle (the streaks used to pull it to 0)."""
+    from synth import photocopied, wide_table
+
+    page = rotate(draw([wide_table(rows=8, cols=5)], size=(1500, 800)), degrees)
+    assert abs(estimate_skew(photocopied(page, seed=3, streaks=(20, 4), dark=4)) - degrees) < 0.1
