@@ -570,7 +570,8 @@ def _unconfirmed(key: str, fields: Mapping[str, _Field], constraints: Sequence[C
     Its sums exist but blank or unreadable cells leave them open. Either all of them are open (nothing
     would see a misread), or all along one axis are, and so are those of a field it shares a sum of
     the other axis with: the two could have been swapped (two values of a row between their columns),
-    which keeps every sum still evaluable, since a row sum does not care which column holds what."""
+    which keeps every sum still evaluable, since a row sum does not care which column holds what; two
+    equal values swapped change nothing."""
     axes = along[key]
     if not any(axes.values()):
         return "此项所在的勾稽关系均因空白或无法识别的单元格无法核对"
@@ -579,7 +580,8 @@ def _unconfirmed(key: str, fields: Mapping[str, _Field], constraints: Sequence[C
             keys = (*c.lhs, *c.rhs)
             if key not in keys or _axis(c) == axis:
                 continue
-            partner = next((g for g in keys if g != key and fields[g].known and not along[g].get(axis, True)), None)
+            partner = next((g for g in keys if g != key and fields[g].known and not along[g].get(axis, True)
+                            and fields[g].value != fields[key].value), None)  # equal values swapped are no error
             if partner is not None:
                 return (f"此项与「{fields[partner].label}」所在{_AXIS_WORDS[axis]}的勾稽关系均因空白或无法识别的"
                         f"单元格无法核对，两者互换不会被发现")

@@ -316,6 +316,20 @@ def test_two_values_swapped_between_columns_whose_sums_are_open_are_reviewed() -
     assert not results[gkey("r2", "c")].needs_review  # its column sum holds: a swap would show there
 
 
+@pytest.mark.parametrize(("a", "b", "held"), [("2", "4", True), ("3", "3", False)], ids=["differ", "equal"])
+def test_two_values_a_swap_could_exchange_are_held_only_when_they_differ(a: str, b: str, held: bool) -> None:
+    """r2 unreadable, so both column sums are open and r1's a and b could have been swapped unseen: unless
+    they are equal, when a swap changes nothing."""
+    texts = {"r1.a": a, "r1.b": b, "r1.t": "6", "r2.a": "?", "r2.b": "?", "r2.t": "?", "t.a": "4", "t.b": "7"}
+    cells = {f"x.{k}": mapped(f"x.{k}", v, 0.93 if k.startswith("r1.") else 0.99, col=i)
+             for i, (k, v) in enumerate(texts.items())}
+    cons = [Constraint("r1", ("x.r1.t",), ("x.r1.a", "x.r1.b")), Constraint("r2", ("x.r2.t",), ("x.r2.a", "x.r2.b")),
+            Constraint("a", ("x.t.a",), ("x.r1.a", "x.r2.a")), Constraint("b", ("x.t.b",), ("x.r1.b", "x.r2.b"))]
+    results = repair(cells, {k: "integer" for k in cells}, cons, CFG)
+    assert [results[f"x.r1.{c}"].needs_review for c in "ab"] == [held, held]
+    assert not results["x.r1.t"].needs_review  # its one sum holds and nothing could swap with it
+
+
 def test_a_reading_whose_every_sum_is_open_is_held_to_a_stricter_confidence() -> None:
     keys = [f"review.{c}" for c in ("upheld", "corrected", "other", "pending", "total")]
     texts = {"upheld": "3", "corrected": "2", "other": "?", "pending": "6", "total": "19"}  # pending: a 0 read as 6
