@@ -13,6 +13,8 @@ The modules, in the order a record passes through them:
 - `chain`: a record's page parts joined into printed tables;
 - `labels`: label text normalised and compared, and printed labels paired with the template's in order;
 - `match`: a printed table cut into blocks, its rows and value columns paired with a template block's;
+- `geometry`: those pairings checked against where the columns stand (slivers merged, a grid that
+  disagrees with the template flagged, a column placed by order alone unconfirmed, rows off the grid);
 - `fields`: the best placements chosen, each field key mapped to its cell, unknown rows kept.
 """
 

@@ -2,7 +2,9 @@
 
 Matching never trusts positions alone, nor labels alone: a printed block is cut into header and body
 rows, its value columns are found under the header (or between the body's rules when the header was
-lost), and both rows and columns are paired with the template's by label likeness in order.
+lost), and both rows and columns are paired with the template's by label likeness in order. Each
+pairing is then checked against where the columns stand and how the rows line up (`geometry`): what
+neither confirms is kept, with the doubt its fields carry to review.
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ class BlockMatch:
     rows: list[tuple[int, int]]  # (chain row, template row index)
     slots: list[tuple[Slot, int]]  # (printed slot, template column index)
     merged_rows: set[int]  # chain rows that hold several template rows run together
-    # How sure each row's placement is (chain row -> 0..1): its label's likeness, halved when it was placed
-    # by order alone between rows whose labels were read.
+    # How sure each row's placement is (chain row -> 0..1): its label's likeness, halved when the label was
+    # unlike (placed by order alone, between the rows around it).
     row_confidence: dict[int, float] = field(default_factory=dict)
     column_doubts: dict[int, Doubt] = field(default_factory=dict)  # template column index -> why unconfirmed
     row_doubts: dict[int, list[Doubt]] = field(default_factory=dict)  # chain row -> why its placement is unsure
