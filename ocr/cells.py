@@ -7,14 +7,19 @@ is upscaled. A crop with no ink left is a blank cell, which is not the same as a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
+from ocr.cleanup import binarize_otsu, binarize_stretched, despeckle, is_faded, levels, variants
 from ocr.model import BBox, CellImage, GridCell
 
 _PAD = 12
 _TARGET_LINE_HEIGHT = 40  # px; Tesseract reads CJK best around this glyph height
 _MIN_LINE_HEIGHT = 26
+_ALT_LINE_HEIGHT = 64  # the other size a failed read is tried at: Tesseract's errors change with it
+_MIN_INK_CONTRAST = 24  # grey levels between paper and ink under which no clean-up finds print
 _TEXT_CONTRAST = 26  # grey levels below the local mean that make a pixel ink
 _MEAN_SHRINK = 4  # the local mean of the text threshold is taken at 1/4 of the size
 
@@ -48,13 +53,63 @@ def binarize_text(gray: np.ndarray, scale: float) -> np.ndarray:
 
 
 def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float,
-              faint: np.ndarray | None = None) -> CellImage:
+              faint: np.ndarray | None = None, gray: np.ndarray | None = None) -> CellImage:
     """Cleaned crop of one cell from the text-binarised upright page (`binarize_text`) and its rule mask.
 
     `faint` is a more sensitive binarisation of the same page (the grid's): a cell that looks empty in
     the strict one but holds ink in it is faint print, not a blank, and is read from that ink instead.
-    Calling a faint '0' blank would be a wrong value with full confidence.
+    Calling a faint '0' blank would be a wrong value with full confidence. `gray` is the page itself:
+    a cell whose ink is faded (`ocr.cleanup.is_faded`) is binarised again against its own levels.
     """
+    box = _box(cell, scale, binary.shape)
+    if box is None:
+        return CellImage(None, 0, False)
+    x0, y0, x1, y1 = box
+    rule = _rule_mask(rules, box, scale)
+    enough = _enough(scale)
+    ink = _clean(binary[y0:y1, x0:x1], rule, scale)
+    if cv2.countNonZero(ink) < enough and faint is not None:
+        ink = _clean(faint[y0:y1, x0:x1], rule, scale)
+    if cv2.countNonZero(ink) < enough:
+        return CellImage(None, 0, False)
+    if gray is not None:
+        g = gray[y0:y1, x0:x1]
+        paper, level = levels(g, ink)
+        if is_faded(paper, level):
+            redone = _drop_strays(_clean(binarize_stretched(despeckle(g, scale), paper, level, scale), rule, scale))
+            if cv2.countNonZero(redone) >= enough:
+                ink = redone
+    return _finish(ink, scale)
+
+
+def cell_variants(gray: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float) -> Iterator[CellImage]:
+    """The cell cleaned more heavily, cheapest first (`ocr.cleanup.variants`), then read at another size:
+    for a cell whose reading failed. Yields nothing for a cell with no ink to clean."""
+    box = _box(cell, scale, gray.shape)
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    rule = _rule_mask(rules, box, scale)
+    g = gray[y0:y1, x0:x1]
+    enough = _enough(scale)
+    first = _drop_strays(_clean(binarize_otsu(g), rule, scale))
+    if cv2.countNonZero(first) < enough:
+        return
+    paper, level = levels(g, first)
+    if paper - level < _MIN_INK_CONTRAST:
+        return  # noise or a smudge, not print: no clean-up makes it a glyph
+    last: np.ndarray | None = None
+    for _name, binarize, speck in variants(g, paper, level, scale):
+        ink = _drop_strays(_clean(binarize(g), rule, scale, speck))
+        if cv2.countNonZero(ink) >= enough:
+            last = ink
+            yield _finish(ink, scale)
+    if last is not None:
+        yield _finish(last, scale, target=_ALT_LINE_HEIGHT)
+
+
+def _box(cell: GridCell, scale: float, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The cell's inner box on the page, inset from its rules; None when nothing is left inside."""
     c = cell.corners
     inset = max(1, int(round(3 * scale)))
     x0 = int(np.ceil(max(c[0, 0], c[3, 0]))) + inset
@@ -62,17 +117,25 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
     y0 = int(np.ceil(max(c[0, 1], c[1, 1]))) + inset
     y1 = int(np.floor(min(c[2, 1], c[3, 1]))) - inset
     x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, binary.shape[1]), min(y1, binary.shape[0])
+    x1, y1 = min(x1, shape[1]), min(y1, shape[0])
     if x1 - x0 < 3 or y1 - y0 < 3:
-        return CellImage(None, 0, False)
+        return None
+    return x0, y0, x1, y1
+
+
+def _rule_mask(rules: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    x0, y0, x1, y1 = box
     grow = max(1, int(round(2 * scale)))
-    rule = cv2.dilate(rules[y0:y1, x0:x1], np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-    enough = max(8, int(16 * scale * scale))
-    ink = _clean(binary[y0:y1, x0:x1], rule, scale)
-    if cv2.countNonZero(ink) < enough and faint is not None:
-        ink = _clean(faint[y0:y1, x0:x1], rule, scale)
-    if cv2.countNonZero(ink) < enough:
-        return CellImage(None, 0, False)
+    return cv2.dilate(rules[y0:y1, x0:x1], np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+
+
+def _enough(scale: float) -> int:
+    """Fewer ink pixels than this is no print (a blank cell)."""
+    return max(8, int(16 * scale * scale))
+
+
+def _finish(ink: np.ndarray, scale: float, target: int = _TARGET_LINE_HEIGHT) -> CellImage:
+    """Cut tight, tell dashes, count lines, upscale small text to `target` px a line, pad: ready to read."""
     ys, xs = np.nonzero(ink)
     ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     bands = _text_bands(ink)
@@ -80,8 +143,8 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
     numeric = len(bands) == 1 and _digit_like(ink)
     if _is_dash(ink, scale):
         return CellImage(None, 1, True, dash=True)
-    if line_h < _MIN_LINE_HEIGHT:
-        f = _TARGET_LINE_HEIGHT / max(line_h, 1.0)
+    if line_h < _MIN_LINE_HEIGHT or target != _TARGET_LINE_HEIGHT:
+        f = target / max(line_h, 1.0)
         ink = cv2.resize(ink, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
         ink = np.where(ink > 127, 255, 0).astype(np.uint8)
     out = cv2.copyMakeBorder(255 - ink, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=255)
@@ -121,17 +184,50 @@ def crop_line(binary: np.ndarray, box: BBox) -> np.ndarray:
     return cv2.copyMakeBorder(255 - ink.astype(np.uint8), _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=255)
 
 
-def _clean(ink: np.ndarray, rule: np.ndarray, scale: float) -> np.ndarray:
-    """Remove the rules, specks and rule ghosts from a cell's binary crop (one labelling for both)."""
+def _clean(ink: np.ndarray, rule: np.ndarray, scale: float, speck: float = 1.0) -> np.ndarray:
+    """Remove the rules, specks and rule ghosts from a cell's binary crop (one labelling for both);
+    `speck` scales the size under which a component is a speck."""
     ink = ink.copy()
     ink[rule > 0] = 0
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     drop = np.zeros(n, dtype=bool)
-    drop[1:] = stats[1:, cv2.CC_STAT_AREA] < max(3, int(6 * scale * scale))
+    drop[1:] = stats[1:, cv2.CC_STAT_AREA] < max(3, int(6 * speck * scale * scale))
     drop |= _bars(stats, ink.shape, scale)
     if drop.any():
         ink[drop[labels]] = 0
     return ink
+
+
+def _drop_strays(ink: np.ndarray) -> np.ndarray:
+    """`ink` without the components away from its text: the speckle of grey paper, once faded print is
+    binarised as sensitively as it needs.
+
+    Glyph bodies are the components at least half as tall as the tallest. A speck-sized component
+    stays only inside the box the bodies span (a decimal point, a comma, the dot of a glyph), a larger
+    one only within a quarter of a glyph's height of a body (a stroke broken off).
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n <= 2:
+        return ink
+    x, y, w, h, area = (stats[1:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA))
+    body = h >= 0.5 * h.max()
+    glyph = float(np.median(h[body]))
+    reach = max(1, int(0.25 * glyph))
+    near = cv2.dilate(np.isin(labels, np.flatnonzero(body) + 1).astype(np.uint8),
+                      np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+    touched = np.zeros(n, dtype=bool)
+    touched[np.unique(labels[(near > 0) & (labels > 0)])] = True
+    bx0, by0 = x[body].min(), y[body].min()
+    bx1, by1 = (x + w)[body].max(), (y + h)[body].max()
+    cx, cy = x + w / 2, y + h / 2
+    inside = (cx > bx0) & (cx < bx1) & (cy > by0) & (cy < by1)
+    small = area < (0.25 * glyph) ** 2
+    keep = np.zeros(n, dtype=bool)
+    keep[1:] = body | np.where(small, inside, touched[1:])
+    if keep[1:].all():
+        return ink
+    return np.where(keep[labels], ink, 0).astype(np.uint8)
 
 
 _BAND_GAP = 8  # empty rows that end a band of `_drop_specks` (fewer would only mean more, smaller calls)

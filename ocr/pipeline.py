@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ocr.cells import binarize_text, crop_cell, crop_line, text_line_boxes
+from ocr.cells import binarize_text, cell_variants, crop_cell, crop_line, text_line_boxes
 from ocr.config import Config
 from ocr.deskew import half_turn_by_reading, orient, osd_turn, to_original
 from ocr.errors import PageError
@@ -23,8 +23,9 @@ from ocr.grid import binarize, detect_tables
 from ocr.model import BBox, Cell, CellImage, DigitReading, Grid, PageImage, PageResult, Table
 from ocr.orientation import text_rows
 from ocr.rasterize import DocumentInfo, ink, probe, render_page
-from ocr.recognize import CellReading, Engine, clean_text, engine_for, is_number, read_cell
+from ocr.recognize import CellReading, Engine, clean_text, engine_for, is_number, read_cell, reread_cell
 from ocr.records import build_record, needs_review
+from ocr.seals import find_seals, remove_seals
 from ocr.textlayer import Word, page_words, text_in
 
 _A4_SHORT_INCHES = 8.27
@@ -124,7 +125,11 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
             if words is not None:
                 reading, source = read_text_layer(bbox, words), "text_layer"
             else:
-                reading, source = read_cell(found.crops[ti][ci], engine), "tesseract"
+                crop = found.crops[ti][ci]
+                reading, source = read_cell(crop, engine), "tesseract"
+                if needs_review(reading.kind, reading.confidence, reading.flags, cfg)[0]:
+                    reading = reread_cell(reading, crop, cell_variants(found.gray, found.rules, gc, scale), engine,
+                                          lambda r: needs_review(r.kind, r.confidence, r.flags, cfg)[0])
             raw_flags = [*reading.flags, "grid_uncertain"] if gc.uncertain else reading.flags
             review, flags = needs_review(reading.kind, reading.confidence, raw_flags, cfg)
             cells.append(Cell(
@@ -166,6 +171,8 @@ class _Found:
     scale: float
     text: np.ndarray | None  # the text binarisation, when something on the page is to be OCR'd
     crops: list[list[CellImage]]  # per table, per cell; empty when the cells come from a text layer
+    gray: np.ndarray  # the upright page with grey seals divided out: what heavier cell clean-ups start from
+    rules: np.ndarray  # the tables' rule mask
 
     @cached_property
     def line_boxes(self) -> list[BBox]:
@@ -175,11 +182,13 @@ class _Found:
 
 
 def _find(upright: np.ndarray, scale: float, lines: bool, ocr: bool) -> _Found:
+    upright = remove_seals(upright, find_seals(upright, scale), scale)
     binary = binarize(upright, scale)
     grids, rules = detect_tables(binary, scale, gray=upright)
     text = binarize_text(upright, scale) if ocr and (grids or lines) else None
-    crops = [[crop_cell(text, rules, gc, scale, binary) for gc in g.cells] for g in grids] if text is not None else []
-    return _Found(grids, scale, text, crops)
+    crops = ([[crop_cell(text, rules, gc, scale, binary, upright) for gc in g.cells] for g in grids]
+             if text is not None else [])
+    return _Found(grids, scale, text, crops, upright, rules)
 
 
 def _half_turn(found: _Found, engine: Engine, upright: np.ndarray, scale: float) -> int:

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -274,9 +275,7 @@ def read_cell(crop: CellImage, engine: Engine) -> CellReading:
         return CellReading("-", _DASH_CONFIDENCE, "number", ["dash"])
     if crop.image is None:
         return CellReading("", 1.0, "blank", ["blank"])
-    h, w = crop.image.shape[:2]
-    maybe_number = crop.lines == 1 and (crop.numeric_shape or w < _MAX_NUMBER_ASPECT * h)
-    number = engine.read(crop.image, "number") if maybe_number else None
+    number = engine.read(crop.image, "number") if _may_be_number(crop) else None
     numeric = number is not None and (is_number(number.text) or number.text == "-")
     if number is not None and numeric and crop.numeric_shape:
         return CellReading(number.text, number.confidence, "number", ["dash"] if number.text == "-" else [])
@@ -292,3 +291,41 @@ def read_cell(crop: CellImage, engine: Engine) -> CellReading:
     # A lone 0 the label reader calls 全 or 区: where the template expects a number, the digit reader's
     # figure is the better guess (still reviewed unless the arithmetic confirms it).
     return CellReading(label.text, label.confidence, "label", flags, digits=number if numeric else None)
+
+
+def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage], engine: Engine,
+                failed: Callable[[CellReading], bool]) -> CellReading:
+    """`first`, the reading of `crop`, or a figure read in a more heavily cleaned crop of the same cell
+    when that one is confirmed.
+
+    For a cell whose reading `failed` (unreadable, the readers disagreeing, unsure) and that may hold a
+    figure (one short line). Crops are tried in order (cheapest clean-up first) until one gives a number
+    that does not fail and that another clean-up's reading agrees with. A clean-up that alone reads a
+    sure figure is not trusted with it: a heavier filter can also make a wrong figure look clean, and an
+    unreviewed wrong value is the one error that must not happen. Nor does reading the failed text again
+    make it surer: the same ink through the same reader is no new evidence (on our samples a '0' half
+    lost under a red seal read '9' at 0.78, and both clean-ups read the same '9' at 0.95), so the first
+    reading stays, unsure as it was. Labels are left as read: two clean-ups of a label agreed on a wrong
+    text (a lost bracket or quote) as often as they mended one.
+    """
+    if not _may_be_number(crop):
+        return first
+    seen: list[str] = []
+    for alt in crops:
+        reading = read_cell(alt, engine)
+        if reading.kind == "blank" or not reading.text or reading.text == first.text:
+            continue
+        if reading.kind == "number" and not failed(reading) and reading.text in seen:
+            return reading
+        seen.append(reading.text)
+        if reading.digits is not None:
+            seen.append(reading.digits.text)
+    return first
+
+
+def _may_be_number(crop: CellImage) -> bool:
+    """One line of text no wider than a figure, or glyphs shaped like digits: what the digit reader reads."""
+    if crop.image is None or crop.lines != 1:
+        return False
+    h, w = crop.image.shape[:2]
+    return crop.numeric_shape or w < _MAX_NUMBER_ASPECT * h

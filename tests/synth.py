@@ -207,3 +207,52 @@ def photocopied(img: np.ndarray, seed: int = 0, paper: int = 205, speckle: float
     out[spots] = rng.uniform(0, 120, int(spots.sum()))
     out = cv2.GaussianBlur(out, (0, 0), 0.8) + rng.normal(0.0, 4.0, out.shape)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def faded(img: np.ndarray, seed: int = 0, paper: int = 195, ink: int = 125, speckle: float = 0.004
+          ) -> np.ndarray:
+    """Faded print on speckled grey paper: black ink printed grey (`ink`), white paper grey (`paper`), dark
+    toner dots of a few px over it all, a copier's blur and noise; grey, a page a person still reads."""
+    rng = np.random.default_rng(seed)
+    gray = img.max(axis=2) if img.ndim == 3 else img
+    out = paper - (255.0 - gray.astype(np.float32)) / 255.0 * (paper - ink)
+    dots = cv2.dilate((rng.random(out.shape) < speckle).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
+    out[dots] -= rng.uniform(30, 70, int(dots.sum()))
+    out = cv2.GaussianBlur(out, (0, 0), 0.8) + rng.normal(0.0, 4.0, out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def grey_seal(img: np.ndarray, center: tuple[int, int], diameter: int, grey: int = 150,
+              text: str = "某某县人民政府办公室", seed: int = 0) -> np.ndarray:
+    """A red seal as a photocopier prints it: a ring with text along it and a star, in mid-grey ink,
+    multiplied over the page (the print under it shows through, darker)."""
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(seed)
+    size = diameter
+    mask = Image.new("L", (size, size), 0)
+    d = ImageDraw.Draw(mask)
+    ring = max(4, int(size * 0.035))
+    d.ellipse((ring // 2, ring // 2, size - ring // 2 - 1, size - ring // 2 - 1), outline=255, width=ring)
+    c, star = size / 2, size * 0.17
+    d.polygon([(c + (star if k % 2 == 0 else 0.38 * star) * np.cos(-np.pi / 2 + k * np.pi / 5),
+                c + (star if k % 2 == 0 else 0.38 * star) * np.sin(-np.pi / 2 + k * np.pi / 5)) for k in range(10)],
+              fill=255)
+    px = int(size * 0.13)
+    radius = c - ring - px * 0.62
+    for i, ch in enumerate(text):
+        theta = -110 + 220 * (i + 0.5) / len(text)
+        glyph = Image.new("L", (2 * px, 2 * px), 0)
+        ImageDraw.Draw(glyph).text((px, px), ch, fill=255, font=font(px), anchor="mm")
+        glyph = glyph.filter(ImageFilter.MaxFilter(5)).rotate(-theta, resample=Image.Resampling.BICUBIC)
+        t = np.radians(theta)
+        at = (int(c + radius * np.sin(t) - px), int(c - radius * np.cos(t) - px))
+        mask.paste(Image.new("L", glyph.size, 255), at, glyph)
+    cover = np.asarray(mask, np.float32) / 255.0 * rng.uniform(0.7, 1.0, (size, size)).astype(np.float32)
+    out = img.astype(np.float32)
+    x0, y0 = center[0] - size // 2, center[1] - size // 2
+    region = out[y0:y0 + size, x0:x0 + size]
+    a = cover[:region.shape[0], :region.shape[1]]
+    shade = 1.0 - a * (1.0 - grey / 255.0)
+    region *= shade[..., None] if region.ndim == 3 else shade
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -217,3 +217,28 @@ def test_specks_are_dropped_band_by_band_exactly_as_over_the_whole_page():
         got = _drop_specks(page, 12)
         assert np.array_equal(got, whole)
         assert got is page or not np.array_equal(got, page)  # copied only when something was dropped
+
+
+def test_a_failed_read_takes_a_heavier_clean_up_only_when_another_reading_confirms_it(table):
+    from ocr.model import CellImage
+    from ocr.recognize import CellReading, reread_cell
+
+    crops, _ = table
+    eng = engine_for(Config(workers=1))
+    good = crops[(2, 1)]  # "12"
+    failed = CellReading("()", 0.3, "label", [])
+    always_failed = lambda r: r.confidence < 0.5  # noqa: E731
+    sure = lambda r: False  # noqa: E731
+    # one clean-up alone reading a sure "12" is not trusted with it
+    assert reread_cell(failed, good, [good], eng, sure) is failed
+    # two clean-ups agreeing are
+    assert reread_cell(failed, good, [good, good], eng, sure).text == "12"
+    # nor is anything taken that still fails
+    noise = CellImage(np.full((60, 120), 255, np.uint8), 1, False)
+    assert reread_cell(failed, good, [noise, noise], eng, always_failed) is failed
+    # the failed text read again is no new evidence: the first reading stays as unsure as it was
+    unsure = CellReading("12", 0.5, "number", [])
+    assert reread_cell(unsure, good, [good, good], eng, sure) is unsure
+    # and a label cell (two lines) is left as read
+    label = crops[(0, 1)]
+    assert reread_cell(failed, CellImage(label.image, 2, False), [good, good], eng, sure) is failed

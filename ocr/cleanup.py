@@ -1,0 +1,84 @@
+"""Cell clean-ups for faded print: a cheap one for every cell, heavier ones only where a read failed.
+
+The page's text binarisation (`ocr.cells.binarize_text`) asks ink to be 26 grey levels darker than its
+surroundings: right for black print, where strokes are 150+ levels below the paper, but grey, faded
+print on grey paper is only 50-90 levels below it, and its thin strokes (the top and bottom of a Song
+'0') fall under the bar: a '0' binarises as '( )'. So each cell's own levels are measured on the grey
+page, paper (the median of the pixels the binarisation left white) and ink (the median of those it
+marked): a cell whose ink is faded is binarised again from its grey pixels, speckle filtered out (a
+median as wide as a speck), the contrast stretched to full range and the bar set relative to its own
+ink; components away from its text are dropped (`ocr.cells`). Black print is left exactly as it was.
+
+Where a read still fails or the two readers disagree, `variants` offers heavier clean-ups, cheapest first:
+speckle removed harder (a wider median filter on the grey crop, a larger speck size), the contrast cut
+at the midpoint between paper and ink (Otsu), and the crop read at another scale (`ocr.cells.cell_variants`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+
+# Ink fainter than this many grey levels below its cell's paper is faded print. Measured on our own
+# samples (median grey of the strictly binarised ink, its strokes' antialiased edges included, against the
+# rest): black print sits 84+ levels below on a typical page, 62+ on a hard one (median 97 and 80); faded
+# grey print 37-46. Under the hard tier's least, so black print is binarised exactly as before.
+FADED_CONTRAST = 55
+_STRETCHED_BAR = 0.2  # ink is this share of its cell's contrast darker than the local mean
+_MIN_CONTRAST = 24  # below this the "ink" is noise: no stretch would find a glyph in it
+
+
+def levels(gray: np.ndarray, ink: np.ndarray) -> tuple[float, float]:
+    """A cell crop's paper and ink grey levels, from the pixels a binarisation (`ink`, 255 = ink) marked."""
+    on = ink > 0
+    if not on.any() or on.all():
+        med = float(np.median(gray))
+        return med, med
+    return float(np.median(gray[~on])), float(np.median(gray[on]))
+
+
+def is_faded(paper: float, ink: float) -> bool:
+    return _MIN_CONTRAST <= paper - ink < FADED_CONTRAST
+
+
+def stretch(gray: np.ndarray, paper: float, ink: float) -> np.ndarray:
+    """The crop with its ink level at 0 and its paper at 255."""
+    span = max(1.0, paper - ink)
+    return np.clip((gray.astype(np.float32) - ink) * (255.0 / span), 0, 255).astype(np.uint8)
+
+
+def binarize_stretched(gray: np.ndarray, paper: float, ink: float, scale: float,
+                       bar: float = _STRETCHED_BAR) -> np.ndarray:
+    """Ink = 255: the page's text rule (a light blur, a local Gaussian mean less a bar) on the stretched
+    crop, the bar being `bar` of the cell's own contrast: the page's 26 levels are 13% of black print's.
+    A lower bar lets the blur's halo in and fills a faded '0' into a blob that reads as '9' or 'Q'."""
+    s = stretch(gray, paper, ink)
+    block = max(15, int(round(101 * scale)) | 1)
+    blurred = cv2.GaussianBlur(s, (3, 3), 0)
+    return cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, block,
+                                 round(bar * 255))
+
+
+def despeckle(gray: np.ndarray, scale: float, width: float = 3.0) -> np.ndarray:
+    """A median filter `width` px wide at 300 dpi: dots of toner and paper grain smaller than it go,
+    strokes wider than half of it stay."""
+    k = max(3, int(round(width * scale)) | 1)
+    return cv2.medianBlur(gray, k)
+
+
+def binarize_otsu(gray: np.ndarray) -> np.ndarray:
+    """Ink = 255 below the level that best splits the crop's pixels in two: the midpoint of paper and ink."""
+    blurred = cv2.GaussianBlur(gray, (3, 3), 0)
+    return cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
+
+
+Binarizer = Callable[[np.ndarray], np.ndarray]
+
+
+def variants(gray: np.ndarray, paper: float, ink: float, scale: float) -> Iterator[tuple[str, Binarizer, float]]:
+    """Heavier clean-ups for a cell whose read failed, cheapest first: (name, grey crop -> binary,
+    speck size factor, which multiplies the smallest component kept)."""
+    yield "speckle", lambda g: binarize_stretched(despeckle(g, scale, 5.0), paper, ink, scale), 3.0
+    yield "contrast", lambda g: binarize_otsu(despeckle(g, scale)), 3.0
