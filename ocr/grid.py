@@ -121,13 +121,12 @@ def _segments(mask: np.ndarray, horizontal: bool, min_len: float) -> list[tuple[
     return segs
 
 
-def _fit_rules(mask: np.ndarray, horizontal: bool, tol: float, min_len: float, min_slot: float,
+def _fit_rules(mask: np.ndarray, horizontal: bool, tol: float, min_len: float,
                short_mask: np.ndarray | None = None, reach: float = 0.0) -> list[Rule]:
     """Fit each connected run, then join collinear runs into one rule each.
 
     Runs from `short_mask` may lengthen a rule found in `mask`, when they start within `reach` of its
-    end, but never start one (glyph strokes in a column of text line up too). Rules closer than
-    `min_slot` become one (`_merge_close`).
+    end, but never start one (glyph strokes in a column of text line up too).
     """
     clusters: list[_Cluster] = []
     passes = [(_segments(mask, horizontal, min_len), True)]
@@ -151,32 +150,30 @@ def _fit_rules(mask: np.ndarray, horizontal: bool, tol: float, min_len: float, m
                 if may_start:
                     a, b = _fit(ts, ps)
                     clusters.append(_Cluster([ts], [ps], Rule(a, b, t0, t1)))
-    return [c.rule for c in _merge_close(clusters, min_slot)]
+    return [c.rule for c in clusters]
 
 
-def _merge_close(clusters: list[_Cluster], min_slot: float) -> list[_Cluster]:
+def _merge_close(rules: list[Rule], min_slot: float) -> list[Rule]:
     """One rule for each group of rules closer than `min_slot` across: no text fits between them.
 
-    The merged rule is fitted through all their runs; its `spread` says how far from that centre their
-    ink lies, so a separator is still seen along either copy. Closeness is measured halfway along the
-    stretch two rules share (or between them when they share none), where a slant matters least.
+    Closeness is measured halfway along the stretch two rules share (or between them when they share
+    none), where a slant matters least. The merged rule is their mean, weighted by length (nearly
+    parallel rules: the fit through both); its `spread` says how far from it their ink lies, so a
+    separator is still seen along either copy.
     """
-    out = sorted(clusters, key=lambda c: c.rule.middle())
-    merged = True
-    while merged and len(out) > 1:
-        merged = False
-        for i in range(len(out) - 1):
-            r, q = out[i].rule, out[i + 1].rule
-            t = (max(r.t0, q.t0) + min(r.t1, q.t1)) / 2
-            if abs(r.at(t) - q.at(t)) >= min_slot:
-                continue
-            xs, ys = out[i].xs + out[i + 1].xs, out[i].ys + out[i + 1].ys
-            a, b = _fit(np.concatenate(xs), np.concatenate(ys))
-            spread = max(abs(m.middle() - (a + b * (m.t0 + m.t1) / 2)) + m.spread for m in (r, q))
-            rule = Rule(a, b, min(r.t0, q.t0), max(r.t1, q.t1), spread)
-            out[i:i + 2] = [_Cluster(xs, ys, rule)]
-            merged = True
-            break
+    out = sorted(rules, key=Rule.middle)
+    i = 0
+    while i < len(out) - 1:
+        r, q = out[i], out[i + 1]
+        t = (max(r.t0, q.t0) + min(r.t1, q.t1)) / 2
+        if abs(r.at(t) - q.at(t)) >= min_slot:
+            i += 1
+            continue
+        wr, wq = max(1.0, r.t1 - r.t0), max(1.0, q.t1 - q.t0)
+        a, b = (wr * r.a + wq * q.a) / (wr + wq), (wr * r.b + wq * q.b) / (wr + wq)
+        spread = max(abs(m.middle() - (a + b * (m.t0 + m.t1) / 2)) + m.spread for m in (r, q))
+        out[i:i + 2] = [Rule(a, b, min(r.t0, q.t0), max(r.t1, q.t1), spread)]
+        i = max(0, i - 1)  # the merged rule may now be close to the one before
     return out
 
 
@@ -399,8 +396,8 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         (x0, y0, x1, y1), region = todo.pop(0)
         hsub = np.where(region, hmask[y0:y1, x0:x1], 0).astype(np.uint8)
         vsub = np.where(region, vmask[y0:y1, x0:x1], 0).astype(np.uint8)
-        hs = _fit_rules(hsub, True, tol, p.min_rule * scale, p.min_slot * scale)
-        vs = _fit_rules(vsub, False, tol, p.min_rule * scale * 0.6, p.min_slot * scale,
+        hs = _fit_rules(hsub, True, tol, p.min_rule * scale)
+        vs = _fit_rules(vsub, False, tol, p.min_rule * scale * 0.6,
                         np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
         hs, vs, streaks = _drop_streaks(hs, vs, tol, ((-x0, page_w - x0), (-y0, page_h - y0)),
@@ -415,6 +412,8 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             if _erase(streaks, (hmask, vmask, vshort), streaked, (x0, y0, x1, y1), region, tol):
                 todo[:0] = _regions(hmask, vmask, vshort, (x0, y0, x1, y1), region, scale, p)
                 continue
+        # after the streaks: a streak beside a rule is no copy of it
+        hs, vs = _merge_close(hs, p.min_slot * scale), _merge_close(vs, p.min_slot * scale)
         hs, vs = _open_borders(hs, vs, scale)
         if len(hs) < 2 or len(vs) < 2:
             continue
@@ -494,7 +493,7 @@ def _erase(streaks: tuple[list[Rule], list[Rule]], masks: tuple[np.ndarray, np.n
         for r in rules:
             ends = [(t, r.at(t)) for t in (r.t0, r.t1)]
             pts = [(int(round(t)), int(round(q))) if horizontal else (int(round(q)), int(round(t))) for t, q in ends]
-            cv2.line(band, pts[0], pts[1], 255, thickness=2 * int(np.ceil(tol + r.spread)) + 1)
+            cv2.line(band, pts[0], pts[1], 255, thickness=2 * int(np.ceil(0.6 * tol + r.spread)) + 1)
         band[~region] = 0
         for m in targets:
             sub = m[y0:y1, x0:x1]

@@ -59,6 +59,15 @@ def test_a_streak_across_a_table_is_no_rule(case):
     assert abs(x0 - 300) < 8 and abs(x1 - 1280) < 8 and abs(y0 - 500) < 8 and abs(y1 - 860) < 8
 
 
+@pytest.mark.parametrize(("offset", "horizontal"), [(12, False), (-16, False), (12, True), (-16, True)])
+def test_a_streak_beside_a_rule_leaves_the_rule(offset, horizontal):
+    """A streak closer to a rule than a cell can be narrow is no second copy of it: the rule stays."""
+    t = simple_table(origin=(300, 500))
+    page = _streak(draw([t], size=(1600, 1600)), (770 if horizontal else 840) + offset, horizontal)
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
 def test_streaks_both_ways_through_a_table_without_side_borders():
     """The rows' rules of a table printed without left and right borders run past its outer column rules
     too, but together, to the table's edge: that is an open border, not a streak."""
