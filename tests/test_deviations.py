@@ -25,6 +25,7 @@ from samples.content import make_report
 from samples.generate import TIER_CODES, doc_name, generate_document, truth_json
 from samples.render import PAGE_H, build_tables, draw_pdf, layout_document, make_style
 from samples.scan import make_seal, map_points, press_seal
+from samples.score import score_document
 from samples.validate import validate_truth
 
 XS = [40 + 90 * i for i in range(7)]
@@ -276,6 +277,20 @@ def test_second_font_is_printed_and_found(tmp_path: Path) -> None:
     missing = L.Font("Nowhere", tmp_path / "none.ttc", "fonts-nowhere")
     with pytest.raises(FileNotFoundError, match="fonts-nowhere"):
         L.register_font(missing)
+
+
+def test_a_200_dpi_scan_is_scored_in_its_own_pixels() -> None:
+    """A record's boxes at the dpi the pipeline rendered (300) score against a 200-dpi truth as the same cells."""
+    cells = [{"row": 0, "col": c, "row_span": 1, "col_span": 1, "bbox": [100 + 60 * c, 100, 160 + 60 * c, 140],
+              "text": str(c), "kind": "number", "field": None} for c in range(4)]
+    truth = {"source": "x.pdf", "dpi": 200, "tables": [{"page": 1, "bbox": [100, 100, 340, 140], "n_rows": 1,
+                                                        "n_cols": 4, "cells": cells}]}
+    at_300 = [{**c, "bbox": [v * 1.5 for v in c["bbox"]], "needs_review": False} for c in cells]
+    record = {"dpi": 300, "tables": [{"page": 1, "bbox": [150, 150, 510, 210], "n_rows": 1, "n_cols": 4,
+                                      "cells": at_300}]}
+    s = score_document(record, truth)
+    assert (s.parts_found, s.grids_exact, s.cells_matched, s.numbers_right) == (1, 1, 4, 4)
+    assert score_document({**record, "dpi": 200}, truth).parts_found == 0  # read as 200-dpi pixels: elsewhere
 
 
 def test_the_family_on_the_command_line(tmp_path: Path) -> None:
