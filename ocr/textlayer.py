@@ -31,7 +31,7 @@ class Word:
 
 def page_words(info: DocumentInfo, number: int) -> list[Word] | None:
     """The page's words in render pixels, or None when the page has no text layer worth trusting."""
-    if info.kind != "pdf" or info.dpi is None:
+    if info.kind != "pdf" or info.dpi is None or not _draws_text(info, number):
         return None
     try:
         out = run_program(["pdftotext", "-f", str(number), "-l", str(number), "-bbox-layout", str(info.path), "-"],
@@ -48,6 +48,40 @@ def page_words(info: DocumentInfo, number: int) -> list[Word] | None:
     if not words or _is_scanned(info, number) or any(_UNMAPPED.search(w.text) for w in words):
         return None  # no text, an OCR layer over a scan, or glyphs without Unicode: read the pixels
     return words
+
+
+def _draws_text(info: DocumentInfo, number: int) -> bool:
+    """Whether the page could draw text: a font in its resources or in those of a form it draws.
+
+    Looked at in-process (pikepdf), so a scanned page, which has none, starts no pdftotext: every
+    program a page worker starts is a moment with the worker twice in the run's RSS sum, posix_spawn
+    or not (`ocr.programs`). Anything unexpected while looking says yes: pdftotext decides then.
+    """
+    import pikepdf
+
+    def has_font(resources: object, depth: int) -> bool:
+        if not isinstance(resources, pikepdf.Dictionary):
+            return False
+        if "/Font" in resources:
+            return True
+        xobjects = resources.get("/XObject")
+        if depth > 8 or not isinstance(xobjects, pikepdf.Dictionary):
+            return False
+        forms = [x for _, x in xobjects.items() if isinstance(x, pikepdf.Stream) and x.get("/Subtype") == "/Form"]
+        return any(has_font(x.get("/Resources"), depth + 1) for x in forms)
+
+    try:
+        with pikepdf.open(info.path) as pdf:
+            node = pdf.pages[number - 1].obj
+            for _ in range(64):  # resources may be inherited from the page tree above the page
+                if has_font(node.get("/Resources"), 0):
+                    return True
+                node = node.get("/Parent")
+                if not isinstance(node, pikepdf.Dictionary):
+                    return False
+            return True
+    except Exception:  # noqa: BLE001 - a shortcut only: pdftotext judges the page
+        return True
 
 
 def _is_scanned(info: DocumentInfo, number: int) -> bool:

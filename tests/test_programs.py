@@ -75,3 +75,20 @@ def test_a_killed_renderer_is_transient(monkeypatch: pytest.MonkeyPatch) -> None
                         lambda args, timeout, text: subprocess.CompletedProcess(args, -9, "", ""))
     with pytest.raises(OSError, match="killed by signal 9"):
         rasterize._poppler_render(info, 1, cfg)
+
+
+def test_a_scanned_page_starts_no_program_for_its_text_layer(spawned: list[str], tmp_path: Path) -> None:
+    from ocr.textlayer import _draws_text, page_words
+    from samples.generate import generate_samples
+
+    cfg = Config(workers=1)
+    scan = probe(SAMPLE, cfg)
+    assert not _draws_text(scan, 1)
+    spawned.clear()
+    assert page_words(scan, 1) is None
+    assert spawned == []  # no pdftotext, no pdfimages
+    [digital] = generate_samples(tmp_path, 1, 47, "digital")  # born-digital: text drawn in fonts
+    born = probe(digital, cfg)
+    assert _draws_text(born, 1)
+    words = page_words(born, 1)
+    assert words and "pdftotext" in spawned
