@@ -20,6 +20,10 @@ EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports a SIGINT
 
 
+# the generator's tiers and augraphy's families, spelled out: importing the generator costs the CLI's start-up
+SAMPLE_TIERS = ("clean", "typical", "hard", "digital", "deviations",
+                "augraphy-light", "augraphy-medium", "augraphy-heavy", "augraphy-geometry")
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reportscan", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -38,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--out", required=True, type=Path)
     smp.add_argument("--count", type=int, default=1)
     smp.add_argument("--seed", type=int, default=0)
-    smp.add_argument("--tier", choices=["clean", "typical", "hard", "digital"], default="clean",
-                     help="scan quality, or digital: a born-digital PDF with a text layer")
+    smp.add_argument("--tier", choices=SAMPLE_TIERS, default="clean",
+                     help="scan quality; digital: a born-digital PDF with a text layer; deviations: what users' "
+                          "scans have and the tiers do not draw; augraphy-*: damage by augraphy's effects")
     smp.add_argument("--variants", action="store_true",
                      help="also print the deviations real reports show (label breaks, 二 as four tables, "
                           "a misprinted total...); the truth lists them")
@@ -167,7 +172,13 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         return _usage_error("--count must be at least 1")
-    for path in generate_samples(args.out, args.count, args.seed, args.tier, args.variants):
+    if args.tier.startswith("augraphy-"):
+        from samples.augment import generate_augmented
+
+        paths = generate_augmented(args.out, args.count, args.seed, args.tier)
+    else:
+        paths = generate_samples(args.out, args.count, args.seed, args.tier, args.variants)
+    for path in paths:
         print(path)
     return EXIT_OK
 

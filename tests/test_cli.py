@@ -200,3 +200,11 @@ def test_an_interrupted_run_stops_its_workers_and_server_and_leaves_no_half_reco
     for rec in out.glob("*.json"):  # whatever was written is whole
         json.loads(rec.read_text(encoding="utf-8"))
     assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))
+
+
+def test_samples_command_offers_every_tier_and_family_the_generators_make() -> None:
+    from flows.cli import SAMPLE_TIERS
+    from samples.augment import FAMILIES
+    from samples.generate import TIER_CODES
+
+    assert set(SAMPLE_TIERS) == set(TIER_CODES) | set(FAMILIES)
