@@ -32,11 +32,23 @@ _MIN_CONTRAST = 24  # below this the "ink" is noise: no stretch would find a gly
 
 def levels(gray: np.ndarray, ink: np.ndarray) -> tuple[float, float]:
     """A cell crop's paper and ink grey levels, from the pixels a binarisation (`ink`, 255 = ink) marked."""
-    on = ink > 0
-    if not on.any() or on.all():
-        med = float(np.median(gray))
+    on = (ink > 0).astype(np.uint8)
+    n = cv2.countNonZero(on)
+    if n == 0 or n == on.size:
+        med = _median(gray, None)
         return med, med
-    return float(np.median(gray[~on])), float(np.median(gray[on]))
+    return _median(gray, 1 - on), _median(gray, on)
+
+
+def _median(gray: np.ndarray, mask: np.ndarray | None) -> float:
+    """Median grey level of the masked pixels, from their histogram (a few µs where np.median on a
+    boolean selection copies and sorts: ~0.3 ms a cell, a tenth of a second a page)."""
+    hist = cv2.calcHist([gray], [0], mask, [256], [0, 256]).ravel()
+    cum = np.cumsum(hist)
+    n = int(cum[-1])
+    # the level of the pixel of rank k (from 0) is the first level whose cumulative count exceeds k
+    lo, hi = np.searchsorted(cum, [(n - 1) // 2 + 1, n // 2 + 1])
+    return (int(lo) + int(hi)) / 2
 
 
 def is_faded(paper: float, ink: float) -> bool:

@@ -308,7 +308,7 @@ def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage],
     reading stays, unsure as it was. Labels are left as read: two clean-ups of a label agreed on a wrong
     text (a lost bracket or quote) as often as they mended one.
     """
-    if not _may_be_number(crop):
+    if not _may_be_number(crop) or _is_words(first):
         return first
     seen: list[str] = []
     for alt in crops:
@@ -321,6 +321,12 @@ def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage],
         if reading.digits is not None:
             seen.append(reading.digits.text)
     return first
+
+
+def _is_words(reading: CellReading) -> bool:
+    """A label read as two Chinese characters or more, in which the digit reader saw no figure: a short
+    label (其他, 总计), not a figure gone wrong; on a typical page half the cells re-read were these."""
+    return reading.kind == "label" and reading.digits is None and len(re.findall(_CJK, reading.text)) >= 2
 
 
 def _may_be_number(crop: CellImage) -> bool:

@@ -239,6 +239,9 @@ def test_a_failed_read_takes_a_heavier_clean_up_only_when_another_reading_confir
     # the failed text read again is no new evidence: the first reading stays as unsure as it was
     unsure = CellReading("12", 0.5, "number", [])
     assert reread_cell(unsure, good, [good, good], eng, sure) is unsure
+    # a short label read as words is no figure gone wrong: not re-read
+    words = CellReading("其他", 0.5, "label", [])
+    assert reread_cell(words, good, [good, good], eng, sure) is words
     # and a label cell (two lines) is left as read
     label = crops[(0, 1)]
     assert reread_cell(failed, CellImage(label.image, 2, False), [good, good], eng, sure) is failed
