@@ -214,18 +214,33 @@ def test_a_column_whose_header_reads_right_but_stands_over_two_is_unconfirmed(te
     assert not any("grid_mismatch" in {f for f, _ in c.doubts} for c in m.values())  # two positions: it adds up
 
 
-def test_a_column_whose_header_was_not_read_is_placed_by_order_and_unconfirmed(template: Template) -> None:
-    tables, fields = _truth_tables()
+def _headers_blanked(template: Template, *headers: str) -> tuple[list[Table], dict[str, set[str]]]:
+    tables, _fields = _truth_tables()
     t = tables[APPLICATIONS]
     blanked = t.model_copy(update={"cells": [c.model_copy(update={"text": "", "kind": "blank"})
-                                             if c.text == "科研机构" else c for c in t.cells]})
+                                             if c.text in headers else c for c in t.cells]})
     new = [*tables[:APPLICATIONS], blanked, *tables[APPLICATIONS + 1:]]
+    return new, _flags(new, template)
+
+
+def test_two_unread_headers_side_by_side_are_placed_by_order_and_unconfirmed(template: Template) -> None:
+    new, flags = _headers_blanked(template, "科研机构", "社会公益组织")
+    tables, fields = _truth_tables()
     assert _got(new, template) == _where(tables, fields)  # still mapped, in order
-    flags = _flags(new, template)
     unsure = {k for k, f in flags.items() if "column_unconfirmed" in f}
-    assert unsure == {k for k in flags if k.startswith("applications.") and k.endswith(".research_institution")}
+    assert unsure == {k for k in flags if k.startswith("applications.")
+                      and k.endswith((".research_institution", ".public_interest_org"))}
     why = next(w for _, w in align(new, template).mapped["applications.disclosed.research_institution"].doubts)
     assert "科研机构" in why and "列序" in why
+
+
+def test_one_unread_header_between_read_ones_where_its_column_stands_is_pinned(template: Template) -> None:
+    """科研机构 unread, but 商业企业 and 社会公益组织 beside it read, the grid has the template's columns and
+    the column stands where 科研机构 stands: its place is confirmed by more than order."""
+    new, flags = _headers_blanked(template, "科研机构")
+    tables, fields = _truth_tables()
+    assert _got(new, template) == _where(tables, fields)
+    assert not any("column_unconfirmed" in f for f in flags.values())
 
 
 def test_geometry_tells_a_column_standing_one_place_off() -> None:

@@ -303,10 +303,12 @@ def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     m = BlockMatch(pb, template, score, start, [(pb.body_rows[i], j) for i, j, k in row_pairs if k == 1], [],
                    {pb.body_rows[i] for i, _, k in row_pairs if k > 1})
     pos = positions(pb.chain, [Span(s.start, s.end) for s in slots], len(template.columns))
+    headers: dict[int, float] = {}
     for i, j, k in col_pairs:
         header = col_sims[i][j] if k == 1 else col_merged.get((i, j, k), 0.0)
         for slot, col in _split_slot(pb, slots[i], j, k):
             m.slots.append((slot, col))
+            headers[col] = header
             doubt = _column_doubt(pb, slot, col, template.columns[col], header, pos)
             if doubt is not None:
                 m.column_doubts[col] = doubt
@@ -315,8 +317,32 @@ def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     if count != len(template.columns):
         m.block_doubts.append(("grid_mismatch", f"表格检出 {count} 个数值列，模板为 {len(template.columns)} 列，"
                                                 f"列的对应可能错位，请核对"))
+    else:
+        _confirm_pinned(m, headers, pos)
     _place_rows(m, row_pairs, row_sims, labels, spans)
     return m
+
+
+def _confirm_pinned(m: BlockMatch, headers: dict[int, float], pos: Positions | None) -> None:
+    """Clear the doubt of a column whose header went unread but which nothing else leaves in doubt: the
+    grid has the template's column count, the column stands where the template's column stands, and on
+    each side the next column's header reads as its template neighbour's (or the block ends there). Its
+    place is then pinned by two read headers and the geometry, not by order alone; two unread headers
+    side by side pin neither."""
+    if pos is None:
+        return
+    last = len(m.template.columns) - 1
+    slot_of = {col: slot for slot, col in m.slots}
+
+    def read(col: int) -> bool:
+        return col in slot_of and headers.get(col, 0.0) >= ANCHOR and col not in m.column_doubts
+
+    pinned = [col for col, slot in slot_of.items()
+              if col in m.column_doubts and headers.get(col, 0.0) < ANCHOR and last > 0
+              and geometry_agrees(m.block.chain, Span(slot.start, slot.end), col, pos) is True
+              and (col == 0 or read(col - 1)) and (col == last or read(col + 1))]
+    for col in pinned:
+        del m.column_doubts[col]
 
 
 def _place_rows(m: BlockMatch, row_pairs: list[tuple[int, int, int]], row_sims: list[list[float]],
