@@ -199,20 +199,21 @@ def _keep_crossed(hs: list[Rule], vs: list[Rule], tol: float) -> tuple[list[Rule
 
 
 def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple[float, float], tuple[float, float]],
-                  overrun: float) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
+                  overrun: float, masks: tuple[np.ndarray, np.ndarray]
+                  ) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
     """Take the photocopier's drum streaks out of a table's rules: horizontal and vertical rules left, and
     the horizontal and vertical streaks.
 
     A streak is straight and long like a rule, and may be as dark, but it does not belong to the table:
     it runs on far past the table's border (`_overruns`). Without the streaks some rules may cross fewer
     than two others; they go too, and the rest are judged again. `edges` are the page's extent along
-    horizontal and along vertical rules, in the rules' coordinates.
+    horizontal and along vertical rules, in the rules' coordinates; `masks` their rule masks.
     """
     h_streaks: list[Rule] = []
     v_streaks: list[Rule] = []
     while True:
-        sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun)]
-        sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun)]
+        sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun, masks[0], True)]
+        sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun, masks[1], False)]
         if not sh and not sv:
             return hs, vs, (h_streaks, v_streaks)
         h_streaks += sh
@@ -223,24 +224,38 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
 
 
 def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, edge: tuple[float, float],
-              overrun: float) -> bool:
-    """Does `rule` run on past the table's outermost rules of the other direction (`across`) by more than
-    `overrun`, at an end that no sibling shares?
+              overrun: float, mask: np.ndarray, horizontal: bool) -> bool:
+    """Does `rule` run on where the table is not: past its outermost rules of the other direction
+    (`across`) by more than `overrun` at an end no sibling shares, or across a gap longer than that
+    between them that no sibling spans?
 
     The table's frame, not the rule's own last crossing: a worn rule that starts late inside the table is
     no streak. A table printed without an outer border has its rules end together at the table's edge,
     so an end other rules share is an edge; the page's own edge is not one (two streaks both run to it).
+    A gap no rule across fills is the paper between two tables a streak joined: the tables' own rules
+    stop at their borders, a tall row's rules all span it (with ink: collinear rules of two tables are
+    one fitted rule, but not one line of ink).
     """
     if not across:
         return False
-    at = [rule.crossing(o)[0] for o in across]
+    at = sorted(rule.crossing(o)[0] for o in across)
     start, stop = attrgetter("t0"), attrgetter("t1")
-    for end, past, t_of in ((rule.t0, min(at) - rule.t0, start), (rule.t1, rule.t1 - max(at), stop)):
+    for end, past, t_of in ((rule.t0, at[0] - rule.t0, start), (rule.t1, rule.t1 - at[-1], stop)):
         if past <= overrun:
             continue
         if min(abs(end - edge[0]), abs(edge[1] - end)) <= 2 * tol:
             return True
         if not any(s is not rule and abs(t_of(s) - end) <= 2 * tol for s in siblings):
+            return True
+    ink = max(2, round(0.6 * tol))
+
+    def spans(r: Rule, g0: float, g1: float) -> bool:
+        return (r.t0 <= g0 + 2 * tol and g1 - 2 * tol <= r.t1
+                and _coverage(mask, r, g0 + tol, g1 - tol, horizontal, ink) >= _SEPARATOR_COVERAGE)
+
+    for g0, g1 in zip(at, at[1:], strict=False):
+        if g1 - g0 > overrun and spans(rule, g0, g1) and not any(s is not rule and spans(s, g0, g1)
+                                                                 for s in siblings):
             return True
     return False
 
@@ -401,7 +416,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
                         np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
         hs, vs, streaks = _drop_streaks(hs, vs, tol, ((-x0, page_w - x0), (-y0, page_h - y0)),
-                                        p.streak_overrun * scale)
+                                        p.streak_overrun * scale, (hsub, vsub))
         if streaks[0] or streaks[1]:
             # A streak may join tables it crosses into one tangle: take it out of the masks and part
             # what is left of this tangle again (each time the masks lose ink, so this ends).

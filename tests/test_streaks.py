@@ -77,9 +77,11 @@ def test_streaks_both_ways_through_a_table_without_side_borders():
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
 
 
-def test_a_streak_does_not_join_the_tables_it_crosses():
+@pytest.mark.parametrize("ends", [(0, None), (80, 1061)], ids=["page's edges", "first table's top to last's bottom"])
+def test_a_streak_does_not_join_the_tables_it_crosses(ends):
+    """Even a streak that starts and ends with the tables: between them it runs where they have no rule."""
     a, b = simple_table(origin=(100, 80)), simple_table(origin=(100, 700))
-    page = _streak(draw([a, b], size=(1400, 1300)), 530, False)
+    page = _streak(draw([a, b], size=(1400, 1300)), 530, False, t0=ends[0], t1=ends[1])
     grids, _ = _detect(scanned(page))
     assert len(grids) == 2
     assert _structure(grids[0]) == _truth(a) and _structure(grids[1]) == _truth(b)
