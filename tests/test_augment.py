@@ -50,7 +50,12 @@ def small_page() -> np.ndarray:
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every way out to the network raises and is recorded; the list of what tried is returned."""
+    """Every way out to the network raises and is recorded; the list of what tried is returned.
+
+    augraphy is imported first: importing it imports requests, whose urllib3 opens a socket on ::1 to learn
+    whether the machine has IPv6 (no traffic); what is forbidden here is what its effects do when they run.
+    """
+    A._augraphy()
     tried: list[str] = []
 
     def refuse(*args: object, **_kwargs: object) -> None:
