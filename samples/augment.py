@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import random
 import sys
 import time
@@ -200,19 +201,17 @@ def _check(family: str) -> str:
 # ---------------------------------------------------------------- randomness
 
 
+@functools.cache
 def _numba_seeder() -> Callable[[int], None]:
     """A jitted function that seeds numba's own ``random`` and ``np.random`` (which ours cannot reach)."""
     import numba
 
-    @numba.njit(cache=False)
+    @numba.njit
     def seed(value: int) -> None:  # pragma: no cover - compiled
         np.random.seed(value)
         random.seed(value)
 
     return seed
-
-
-_NUMBA_SEED: list[Callable[[int], None]] = []
 
 
 @contextlib.contextmanager
@@ -222,9 +221,7 @@ def seeded(entropy: Sequence[int]) -> Iterator[None]:
     py_state, np_state = random.getstate(), np.random.get_state()
     random.seed(int.from_bytes(words[:4].tobytes(), "little"))
     np.random.seed(words[4:])
-    if not _NUMBA_SEED:
-        _NUMBA_SEED.append(_numba_seeder())
-    _NUMBA_SEED[0](int(words[0]))
+    _numba_seeder()(int(words[0]))
     try:
         yield
     finally:

@@ -115,15 +115,19 @@ def _rule_offsets(img: np.ndarray) -> list[int]:
 
 
 @pytest.mark.parametrize("family", A.FAMILIES)
-def test_every_effect_runs_offline_and_keeps_geometry_outside_the_geometry_family(family, no_network, tmp_path,
-                                                                                   monkeypatch):
+def test_every_effect_runs_offline_deterministically_and_keeps_geometry_outside_the_geometry_family(
+        family, no_network, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written to the working directory (augraphy's caches)
     page = small_page()
     effects = A.family_effects(family)
     assert effects and all(e.name != "Scribbles" and e.name != "PaperFactory" for e in effects)
     for n, effect in enumerate(effects):
-        with A.seeded((5, n)):
-            out = A.apply_effect(effect, page[:, :, ::-1].copy())[:, :, ::-1]
+        runs = []
+        for _ in range(2):
+            with A.seeded((5, n)):
+                runs.append(A.apply_effect(effect, page[:, :, ::-1].copy())[:, :, ::-1])
+        out = runs[0]
+        assert np.array_equal(runs[0], runs[1]), f"{effect.name} is not deterministic"
         assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3, effect.name
         if family == A.GEOMETRY:
             continue
