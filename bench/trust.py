@@ -115,22 +115,6 @@ def family_of(truth: dict[str, Any]) -> str:
     return str(truth["tier"])
 
 
-def at_record_dpi(truth: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    """The truth with its boxes in the record's pixels: a 200 dpi scan's truth is in 200 dpi pixels, a
-    record of a PDF in the pixels of its rendering (300 dpi), whatever the scan's own resolution."""
-    want, have = record.get("dpi"), truth.get("dpi")
-    if not want or not have or want == have:
-        return truth
-    k = want / have
-
-    def box(b: list[float]) -> list[float]:
-        return [v * k for v in b]
-
-    tables = [{**t, "bbox": box(t["bbox"]), "cells": [{**c, "bbox": box(c["bbox"])} for c in t["cells"]]}
-              for t in truth["tables"]]
-    return {**truth, "tables": tables}
-
-
 def score(records: Path, truths: list[Path]) -> dict[str, FamilyScore]:
     """Per family, every truth file against ``records/<stem>.json`` (a missing record scores all wrong)."""
     normalize = default_normalizer()
@@ -144,7 +128,7 @@ def score(records: Path, truths: list[Path]) -> dict[str, FamilyScore]:
         if truth.get("geometry_kept", True):
             rpath = records / f"{stem}.json"
             record = json.loads(rpath.read_text(encoding="utf-8")) if rpath.exists() else {"tables": []}
-            fam.cells.add(score_cells(record, at_record_dpi(truth, record)))
+            fam.cells.add(score_cells(record, truth))  # at the truth's dpi (samples/score.py)
             fam.cells_scored += 1
     return out
 
