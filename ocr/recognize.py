@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal, Protocol
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -179,9 +180,25 @@ class TesserocrEngine:
         return (360 - int(res["orient_deg"])) % 360, float(res["orient_conf"])
 
 
+TESSERACT_MAX_SIDE = 32767  # Tesseract refuses a wider or taller image ("Failed to recognize. No image set?")
+
+
+def within_tesseract_limits(image: np.ndarray) -> np.ndarray:
+    """The crop, shrunk to fit Tesseract's largest side when it exceeds it.
+
+    A sliver of ink two pixels high across a cell, enlarged to text height, came out 66,904 px wide on a
+    photocopied page and failed the whole page. What it holds is no reading anyway; shrunk, it is read
+    (poorly, so reviewed) instead of raising."""
+    h, w = image.shape[:2]
+    if max(h, w) <= TESSERACT_MAX_SIDE:
+        return image
+    k = (TESSERACT_MAX_SIDE - 1) / max(h, w)
+    return cv2.resize(image, (max(1, int(w * k)), max(1, int(h * k))), interpolation=cv2.INTER_AREA)
+
+
 def _set_image(api: object, image: np.ndarray) -> None:
     """Hand a grey crop to Tesseract as raw bytes: SetImage(PIL) encodes and decodes a BMP per cell."""
-    img = np.ascontiguousarray(image)
+    img = np.ascontiguousarray(within_tesseract_limits(image))
     h, w = img.shape[:2]
     api.SetImageBytes(img.tobytes(), w, h, 1 if img.ndim == 2 else img.shape[2], img.strides[0])  # type: ignore[attr-defined]
 
@@ -205,7 +222,7 @@ class PytesseractEngine:
         else:
             lang, config = self._cfg.label_lang, "--psm 6 --oem 1"
         config = f'--tessdata-dir "{self._tessdata}" {config} {_NO_INVERT}'
-        return self._pt.image_to_data(Image.fromarray(image), lang=lang, config=config,
+        return self._pt.image_to_data(Image.fromarray(within_tesseract_limits(image)), lang=lang, config=config,
                                       output_type=self._pt.Output.DICT)
 
     def read(self, image: np.ndarray, mode: Mode) -> Reading:

@@ -245,3 +245,15 @@ def test_a_failed_read_takes_a_heavier_clean_up_only_when_another_reading_confir
     # and a label cell (two lines) is left as read
     label = crops[(0, 1)]
     assert reread_cell(failed, CellImage(label.image, 2, False), [good, good], eng, sure) is failed
+
+
+def test_a_crop_wider_than_tesseract_takes_is_read_not_raised() -> None:
+    """A two-pixel sliver enlarged to text height came out 66,904 px wide and failed its whole page."""
+    from ocr.config import Config
+    from ocr.recognize import TESSERACT_MAX_SIDE, engine_for, within_tesseract_limits
+
+    wide = np.full((64, 66904), 255, np.uint8)
+    wide[28:36, 100:66800:40] = 0
+    assert max(within_tesseract_limits(wide).shape) < TESSERACT_MAX_SIDE
+    reading = engine_for(Config(workers=1)).read(wide, "label")
+    assert 0.0 <= reading.confidence <= 1.0
