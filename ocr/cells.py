@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from ocr.cleanup import binarize_otsu, binarize_stretched, despeckle, is_faded, levels, variants
+from ocr.cleanup import binarize_otsu, binarize_stretched, darkest, despeckle, is_faded, levels, variants
 from ocr.model import BBox, CellImage, GridCell
 
 _PAD = 12
@@ -75,7 +75,7 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
     if gray is not None:
         g = gray[y0:y1, x0:x1]
         paper, level = levels(g, ink)
-        if is_faded(paper, level):
+        if is_faded(paper, level, darkest(g, ink)):
             redone = _drop_strays(_clean(binarize_stretched(despeckle(g, scale), paper, level, scale), rule, scale))
             if cv2.countNonZero(redone) >= enough:
                 ink = redone

@@ -87,3 +87,32 @@ def test_heavier_clean_ups_are_offered_for_a_faded_cell(faded_page):
     assert len(crops) >= 2 and all(c.image is not None for c in crops)
     blank = np.full_like(page, 195)
     assert list(cell_variants(blank, rules, grids[0].cells[0], 1.0)) == []
+
+
+def test_dithered_print_is_not_taken_for_faded():
+    """Dots of full black spaced with paper (ordered dithering, a fax): the median of the marked pixels
+    reads grey, but the darkest are black; re-binarised as faded print, its figures smeared (37 of 81
+    figures of a dithered page read right against 80)."""
+    from ocr.cleanup import darkest
+
+    ink = np.zeros((60, 120), np.uint8)
+    ink[20:40, 30:90] = 255
+    dots = np.full(ink.shape, 235, np.uint8)
+    dots[20:40, 30:90] = 200  # the halo a blur or JPEG leaves around the dots ...
+    dots[20:40:2, 30:90:2] = 0  # ... and a quarter of the marked pixels full black
+    paper, level = levels(dots, ink)
+    assert paper - level < 55  # the median alone would call it faded ...
+    assert not is_faded(paper, level, darkest(dots, ink))  # ... its black dots say it is not
+    grey = np.where(ink > 0, 150, 195).astype(np.uint8)
+    assert is_faded(*levels(grey, ink), darkest(grey, ink))  # truly faded print still is
+
+
+def test_a_dithered_table_reads_as_its_page_binarisation_reads_it():
+    t = _figures()
+    page = draw([t], size=(1100, 560))
+    page = page.max(axis=2) if page.ndim == 3 else page
+    rng = np.random.default_rng(3)
+    dithered = np.where(page < 128, 0, 255).astype(np.uint8)
+    holes = rng.random(page.shape) < 0.35  # the strokes broken into dots
+    dithered[(dithered == 0) & holes] = 255
+    assert _read(dithered, with_gray=True) == _read(dithered, with_gray=False)
