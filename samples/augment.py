@@ -43,10 +43,9 @@ import cv2
 import numpy as np
 
 from samples.content import Report, make_report
-from samples.generate import _tables, _truth, doc_name, truth_json
-from samples.layout import register_font
+from samples.generate import _tables, _truth, write_samples
 from samples.render import DPI, PAGE_PX, PageLayout, draw_pdf, layout_document
-from samples.scan import encode_jpeg, pack_pdf, rasterize, require_poppler
+from samples.scan import encode_jpeg, pack_pdf, rasterize
 from samples.variants import Variants, draw_variants
 
 LIGHT, MEDIUM, HEAVY, GEOMETRY = "augraphy-light", "augraphy-medium", "augraphy-heavy", "augraphy-geometry"
@@ -324,21 +323,7 @@ def generate_augmented(out: Path, count: int, seed: int, family: str) -> list[Pa
     Document ``i`` depends only on (seed, family, i); files of the same names are overwritten.
     """
     _check(family)
-    if count < 0:
-        raise ValueError("count must be >= 0")
-    require_poppler()
-    register_font()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for index in range(count):
-        name = doc_name(family, seed, index)
-        pdf, truth = generate_document(seed, family, index, name)
-        path = out / f"{name}.pdf"
-        path.write_bytes(pdf)
-        (out / f"{name}.truth.json").write_text(truth_json(truth), encoding="utf-8")
-        written.append(path)
-    return written
+    return write_samples(out, count, family, seed, lambda index, name: generate_document(seed, family, index, name))
 
 
 def warm() -> int:

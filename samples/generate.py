@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,14 @@ def generate_samples(out: Path, count: int, seed: int, tier: str, variants: bool
     """
     if tier not in TIER_CODES:
         raise ValueError(f"tier must be one of {FAMILIES}, not {tier!r}")
+    return write_samples(out, count, tier, seed,
+                         lambda index, name: generate_document(seed, tier, index, name, variants))
+
+
+def write_samples(out: Path, count: int, family: str, seed: int,
+                  make: Callable[[int, str], tuple[bytes, dict[str, Any]]]) -> list[Path]:
+    """Write documents 0..count-1 that ``make(index, name)`` draws as ``<family>-s<seed>-<index>.pdf`` and
+    ``.truth.json`` into ``out`` (overwriting files of the same names); the PDF paths."""
     if count < 0:
         raise ValueError("count must be >= 0")
     require_poppler()
@@ -192,8 +201,8 @@ def generate_samples(out: Path, count: int, seed: int, tier: str, variants: bool
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for index in range(count):
-        name = doc_name(tier, seed, index)
-        pdf, truth = generate_document(seed, tier, index, name, variants)
+        name = doc_name(family, seed, index)
+        pdf, truth = make(index, name)
         path = out / f"{name}.pdf"
         path.write_bytes(pdf)
         (out / f"{name}.truth.json").write_text(truth_json(truth), encoding="utf-8")
