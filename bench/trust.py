@@ -68,14 +68,14 @@ TARGETS: dict[str, list[tuple[str, str, float]]] = {
     "deviations": [("silent", "<=", 0.001), ("right", ">=", 0.97), ("review", "<=", 0.08)],
     "augraphy-geometry": [("silent", "<=", 0.001)],
 }
-MEASURES = {  # name -> (words, share of what, whether geometry must be kept to measure it)
-    "right": ("fields right after repair", "fields", False),
-    "silent": ("fields wrong and not reviewed (silent)", "fields", False),
-    "review": ("fields sent to review", "fields", False),
-    "cell_f1": ("cell structure F1", "cells", True),
-    "numeric": ("numeric cells read exactly", "numeric cells", True),
-    "label": ("label cells read exactly", "label cells", True),
-    "parts": ("table parts found", "table parts", True),
+MEASURES = {  # name -> (words, whether geometry must be kept to measure it)
+    "right": ("fields right after repair", False),
+    "silent": ("fields wrong and not reviewed (silent)", False),
+    "review": ("fields sent to review", False),
+    "cell_f1": ("cell structure F1", True),
+    "numeric": ("numeric cells read exactly", True),
+    "label": ("label cells read exactly", True),
+    "parts": ("table parts found", True),
 }
 
 
@@ -111,10 +111,6 @@ class FamilyScore:
                 "parts": f"{c.parts_found}/{c.table_parts}"}[measure]
 
 
-def family_of(truth: dict[str, Any]) -> str:
-    return str(truth["tier"])
-
-
 def score(records: Path, truths: list[Path]) -> dict[str, FamilyScore]:
     """Per family, every truth file against ``records/<stem>.json`` (a missing record scores all wrong)."""
     normalize = default_normalizer()
@@ -122,7 +118,7 @@ def score(records: Path, truths: list[Path]) -> dict[str, FamilyScore]:
     for tpath in truths:
         truth = json.loads(tpath.read_text(encoding="utf-8"))
         stem = Path(truth["source"]).stem
-        fam = out.setdefault(family_of(truth), FamilyScore())
+        fam = out.setdefault(str(truth["tier"]), FamilyScore())
         fam.documents += 1
         fam.fields.add(score_fields(load_record(records / f"{stem}.json"), truth, normalize))
         if truth.get("geometry_kept", True):
@@ -195,7 +191,7 @@ def print_report(console: Console, scores: dict[str, FamilyScore]) -> list[str]:
                         f"({held.documents} docs)")
         for c in ("measure", f"{tier} (fitted on)", f"{other} (not fitted on)", "gap", f"target on {other}"):
             t.add_column(c, justify="right")
-        for m, (words, _of, _geo) in MEASURES.items():
+        for m, (words, _geo) in MEASURES.items():
             a, b = fitted.value(m), held.value(m)
             gap = "-" if a is None or b is None else (f"{b - a:+.3f}" if m == "cell_f1" else f"{(b - a) * 100:+.2f} pt")
             v = verdict(other, m, b)
@@ -213,7 +209,7 @@ def print_report(console: Console, scores: dict[str, FamilyScore]) -> list[str]:
         t = Table(title=title)
         for c in ("measure", "value", "target"):
             t.add_column(c, justify="right")
-        for m, (words, _of, geo) in MEASURES.items():
+        for m, (words, geo) in MEASURES.items():
             v = s.value(m)
             if geo and v is None:
                 continue
