@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
-from samples.generate import FAMILIES, generate_samples
+from samples.generate import FAMILIES, generate_samples, print_written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,12 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="add the deviations of real reports: label line breaks, （二）部分公开 without its note, "
                              "straight quotes, 二 as four tables, 政府集中采购, a total that does not add up")
     args = parser.parse_args(argv)
-    start = time.perf_counter()
-    paths = generate_samples(args.out, args.count, args.seed, args.tier, args.variants)
-    for p in paths:
-        print(p)
-    print(f"{len(paths)} document(s) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return 0
+    return print_written(lambda: generate_samples(args.out, args.count, args.seed, args.tier, args.variants))
 
 
 if __name__ == "__main__":

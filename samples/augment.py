@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from samples.content import Report, make_report
-from samples.generate import _tables, _truth, write_samples
+from samples.generate import _tables, _truth, print_written, write_samples
 from samples.render import DPI, PAGE_PX, PageLayout, draw_pdf, layout_document
 from samples.scan import encode_jpeg, pack_pdf, rasterize
 from samples.variants import Variants, draw_variants
@@ -354,12 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--family", choices=FAMILIES, default=MEDIUM, help="which augraphy family")
     args = parser.parse_args(argv)
-    start = time.perf_counter()
-    paths = generate_augmented(args.out, args.count, args.seed, args.family)
-    for p in paths:
-        print(p)
-    print(f"{len(paths)} document(s) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return 0
+    return print_written(lambda: generate_augmented(args.out, args.count, args.seed, args.family))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -356,3 +358,13 @@ def _deviations_truth(plan: D.Plan, page_info: list[dict[str, Any]], tables: lis
             if on:
                 out[name] = {"pages": on}
     return out
+
+
+def print_written(generate: Callable[[], list[Path]]) -> int:
+    """A command line's run: generate, print each PDF written, then the count and time on stderr."""
+    start = time.perf_counter()
+    paths = generate()
+    for p in paths:
+        print(p)
+    print(f"{len(paths)} document(s) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
