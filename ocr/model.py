@@ -132,6 +132,21 @@ class Reading:
     mode: Literal["number", "label"]
 
 
+@dataclass(frozen=True)
+class PageSnapshot:
+    """A compressed grey image of a page that holds a table, kept for the operators' review page.
+
+    The PDF may be moved after a batch; the review page cuts its cell crops from this instead. `scale` maps
+    the record's pixels (the rasterized page, before rotation) to this image's: image = record * scale.
+    """
+
+    data: bytes
+    media_type: Literal["image/webp", "image/jpeg"]
+    width: int
+    height: int
+    scale: float
+
+
 @dataclass
 class PageResult:
     """Everything a page contributes to its document's record; small, so it crosses processes cheaply."""
@@ -146,6 +161,7 @@ class PageResult:
     lines: list[str] = field(default_factory=list)  # prose lines kept for the record's identity (title, closing)
     line_confidences: list[float] = field(default_factory=list)  # each of `lines`' OCR confidence; empty: exact
     seconds: float = 0.0
+    snapshot: PageSnapshot | None = None  # kept only when the page holds a table: the review page shows it
 
 
 # ---------------------------------------------------------------- between template matching and repair
