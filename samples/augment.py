@@ -262,6 +262,9 @@ def degrade_page(rgb: np.ndarray, family: str, entropy: Sequence[int]) -> tuple[
     steps = FAMILY_STEPS[_check(family)]
     height, width = rgb.shape[:2]
     applied: list[str] = []
+    # Imported before seeding: augraphy's import draws from the generators, so a process's first page would
+    # otherwise differ from the same page made after another document (the pool's workers made both).
+    _augraphy()
     with seeded(entropy):
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         for step in steps:

@@ -10,6 +10,8 @@ import importlib.metadata
 import json
 import random
 import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -156,6 +158,28 @@ def test_pages_are_deterministic_and_leave_the_global_generators_as_they_were(no
     after = np.random.get_state()
     assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1]) and after[2:] == np_state[2:]
     assert no_network == []
+
+
+_FIRST_PAGE = """
+import hashlib, sys
+from samples import augment as A
+from tests.test_augment import small_page
+page = small_page()
+for family in sys.argv[1:]:
+    out, _ = A.degrade_page(page, family, (7, A.FAMILY_CODES[family], 0, 1))
+print(hashlib.sha256(out.tobytes()).hexdigest())
+"""
+
+
+def test_a_process_first_page_is_the_page_it_makes_after_another_family():
+    """A pool worker's first document must not differ from the same document made later in another worker:
+    augraphy's import draws from the generators, so it must not happen inside a page's seeded block."""
+    def last_page(*families: str) -> str:
+        run = subprocess.run([sys.executable, "-W", "ignore", "-c", _FIRST_PAGE, *families], cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+        return run.stdout.strip()
+
+    assert last_page("augraphy-light") == last_page("augraphy-heavy", "augraphy-light")
 
 
 def test_geometry_family_truth_says_its_boxes_do_not_hold():
