@@ -4,6 +4,10 @@ The wide table is for reading the numbers across reports; the long one is for re
 the printed text, the flags and the operator reasons next to every value, and the rows the template did
 not know (`unmapped`), so nothing a record holds is lost on the way out. Amounts stay exact decimals in
 every format that can hold one; pyarrow and openpyxl are imported only by the format that needs them.
+
+Each field also says where its value comes from (`value_source`: read, repaired or corrected, and
+`corrected_by`). A record alone knows read and repaired; corrections live in the store, whose export passes
+them in per record (`sources`), so this module never imports the store.
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import ValidationError
 
@@ -48,14 +52,15 @@ Value = bool | int | float | Decimal | str | list[int] | list[ConstraintLink] | 
 
 REPORT_COLUMNS = ("source", "sha256", "template", "agency", "year", "date", "agency_confidence",
                   "year_confidence", "date_confidence", "fields_needing_review", "unmapped_rows")
-FIELD_COLUMNS = ("source", "sha256", "field", "label", "value", "text", "confidence", "needs_review",
-                 "source_inconsistent", "flags", "reasons", "suggestion", "page", "table", "row", "col", "bbox",
-                 "constraints")
+FIELD_COLUMNS = ("source", "sha256", "field", "label", "value", "value_source", "corrected_by", "text",
+                 "confidence", "needs_review", "source_inconsistent", "flags", "reasons", "suggestion", "page",
+                 "table", "row", "col", "bbox", "constraints")
 _FIXED_TYPES = {  # the fixed columns' arrow types, so a parquet schema does not change with the data
     "source": "string", "sha256": "string", "template": "string", "agency": "string", "year": "int64",
     "date": "string", "agency_confidence": "float64", "year_confidence": "float64", "date_confidence": "float64",
     "fields_needing_review": "int64", "unmapped_rows": "int64", "field": "string",
-    "label": "string", "text": "string", "confidence": "float64", "needs_review": "bool",
+    "label": "string", "value_source": "string", "corrected_by": "string",
+    "text": "string", "confidence": "float64", "needs_review": "bool",
     "source_inconsistent": "bool", "flags": "string", "reasons": "string", "page": "int64", "table": "int64",
     "row": "int64", "col": "int64", "bbox": "bbox", "constraints": "constraints",
 }
@@ -66,6 +71,23 @@ SUMMARY_NAME = "_summary.json"
 
 _INT64 = 2**63
 _MAX_DECIMAL_PRECISION = 76  # pyarrow's decimal256
+
+
+ValueSource = Literal["read", "repaired", "corrected"]
+
+
+class FieldProvenance(Protocol):
+    """Where a field's value in force comes from: the store's `FieldSource` is one (read by attribute)."""
+
+    @property
+    def source(self) -> ValueSource: ...
+
+    @property
+    def by(self) -> str | None: ...
+
+
+Sources = Mapping[str, FieldProvenance]
+"""One record's provenance by field key; a key it lacks is judged from the record itself."""
 
 
 @dataclass(frozen=True)
@@ -145,17 +167,26 @@ def report_rows(records: Sequence[Record]) -> Sheet:
     return Sheet("reports", [*REPORT_COLUMNS, *keys], rows, {c: _FIXED_TYPES[c] for c in REPORT_COLUMNS})
 
 
-def field_rows(records: Sequence[Record]) -> Sheet:
+def field_rows(records: Sequence[Record], sources: Sequence[Sources] | None = None) -> Sheet:
     """Long: one row per report x field, then one per cell of each unmapped row (`field` empty, `label`
     the printed row label; a row with no cells still gets one line). `needs_review`, `flags` and
     `reasons` stay empty for unmapped cells: nothing has judged them. `bbox` is the cell's box on its page;
-    `constraints` the 勾稽关系 the field takes part in, each with its status and numbers."""
+    `constraints` the 勾稽关系 the field takes part in, each with its status and numbers. `value_source` is
+    the field's entry in `sources` (one mapping per record, from the store), else repaired when a repair
+    set the value, else read; unmapped cells are as read."""
+    if sources is not None and len(sources) != len(records):
+        raise ValueError(f"field_rows: {len(sources)} provenance mappings for {len(records)} records")
     rows: list[list[Value]] = []
-    for r in records:
+    for ri, r in enumerate(records):
+        known = sources[ri] if sources is not None else {}
         for key, f in r.fields.items():
             links = [ConstraintLink(i, r.constraints[i].name, r.constraints[i].status, r.constraints[i].text)
                      for i in f.constraints]
-            rows.append([r.source, r.sha256, key, None, f.value, f.text, f.confidence, f.needs_review,
+            given = known.get(key)
+            origin: ValueSource = (given.source if given is not None
+                                   else "repaired" if "repaired" in f.flags else "read")
+            by = given.by if given is not None and given.source == "corrected" else None
+            rows.append([r.source, r.sha256, key, None, f.value, origin, by, f.text, f.confidence, f.needs_review,
                          "source_inconsistent" in f.flags, FLAG_SEPARATOR.join(f.flags),
                          REASON_SEPARATOR.join(f.reasons), f.suggestion, f.page, f.table, f.row, f.col,
                          list(f.bbox) if f.bbox is not None else None, links])
@@ -163,15 +194,16 @@ def field_rows(records: Sequence[Record]) -> Sheet:
             boxes = {(c.row, c.col): c.bbox for c in r.tables[u.table].cells} if u.table < len(r.tables) else {}
             for v in u.values or [None]:
                 box = boxes.get((u.row, v.col)) if v else None
-                rows.append([r.source, r.sha256, None, u.label, v.value if v else None, v.text if v else None,
-                             v.confidence if v else None, None, None, None, None, None, u.page, u.table, u.row,
-                             v.col if v else None, list(box) if box is not None else None, []])
+                rows.append([r.source, r.sha256, None, u.label, v.value if v else None, "read" if v else None, None,
+                             v.text if v else None, v.confidence if v else None, None, None, None, None, None,
+                             u.page, u.table, u.row, v.col if v else None, list(box) if box is not None else None,
+                             []])
     return Sheet("fields", list(FIELD_COLUMNS), rows,
                  {c: _FIXED_TYPES[c] for c in FIELD_COLUMNS if c in _FIXED_TYPES})
 
 
-def tables(records: Sequence[Record]) -> list[Sheet]:
-    return [report_rows(records), field_rows(records)]
+def tables(records: Sequence[Record], sources: Sequence[Sources] | None = None) -> list[Sheet]:
+    return [report_rows(records), field_rows(records, sources)]
 
 
 # ---------------------------------------------------------------- writing
@@ -184,13 +216,15 @@ def output_paths(fmt: Format, to_dir: Path) -> list[Path]:
     return [to_dir / f"reports.{fmt}", to_dir / f"fields.{fmt}"]
 
 
-def write(records: Sequence[Record], fmt: Format, to_dir: Path) -> list[Path]:
-    """Write both tables in `fmt` under `to_dir`; returns the paths written.
+def write(records: Sequence[Record], fmt: Format, to_dir: Path, sources: Sequence[Sources] | None = None
+          ) -> list[Path]:
+    """Write both tables in `fmt` under `to_dir` (`sources`: per record, see `field_rows`); returns the
+    paths written.
 
     Every file is filled as a temp file beside its target, and all of them are filled before any is
     renamed into place: a failure (disk full, a folder in the way) leaves the previous export whole.
     """
-    sheets = tables(records)
+    sheets = tables(records, sources)
     paths = output_paths(fmt, to_dir)
     if fmt == "xlsx":
         _write_together([(paths[0], lambda tmp: _write_xlsx(sheets, tmp))])

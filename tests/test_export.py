@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -354,3 +355,57 @@ def test_a_version_1_record_exports_and_a_newer_one_is_named(out_dir, tmp_path, 
     long = [json.loads(line) for line in (tmp_path / "j" / "fields.jsonl").read_text("utf-8").splitlines()]
     row = next(r for r in long if r["field"] == NEW)
     assert row["value"] == 12 and row["bbox"] is None and row["constraints"] == []  # nothing a v1 record lacks
+
+
+def test_each_field_says_where_its_value_comes_from(out_dir, tmp_path):
+    """From a record alone: repaired when a repair set the value, else read; nothing is corrected."""
+    records = _records()
+    records[1].fields["regulations.in_force"].flags.append("repaired")
+    write_record(records[1], out_dir / "b.json")
+    assert _export(out_dir, "parquet", tmp_path / "x") == 0
+    got = _by_field(pq.read_table(tmp_path / "x" / "fields.parquet").to_pylist())
+    assert got[("b.pdf", "regulations.in_force", None)]["value_source"] == "repaired"
+    assert got[("a.pdf", NEW, None)]["value_source"] == "read"
+    assert got[("a.pdf", None, "政府集中采购")]["value_source"] == "read"  # an unmapped cell, as read
+    assert got[("b.pdf", None, "其他")]["value_source"] is None  # a row with no cell has no value
+    assert all(r["corrected_by"] is None for r in got.values())
+
+
+@dataclass(frozen=True)
+class _Given:
+    source: str
+    by: str | None
+
+
+def test_provenance_passed_in_wins_and_names_the_operator(tmp_path):
+    """What the store's export passes: per record, by field key; a key it lacks is judged from the record."""
+    from ocr.export import field_rows, write
+
+    records = _records()
+    sources = [{NEW: _Given("corrected", "alice")}, {"regulations.issued": _Given("repaired", None)}]
+    sheet = field_rows(records, sources)
+    at = {c: sheet.columns.index(c) for c in ("source", "field", "value_source", "corrected_by")}
+    rows = {(r[at["source"]], r[at["field"]]): r for r in sheet.rows}
+    assert rows[("a.pdf", NEW)][at["value_source"]] == "corrected"
+    assert rows[("a.pdf", NEW)][at["corrected_by"]] == "alice"
+    assert rows[("b.pdf", "regulations.issued")][at["value_source"]] == "repaired"
+    assert rows[("a.pdf", FEES)][at["value_source"]] == "read"
+    with pytest.raises(ValueError, match="2 provenance mappings for 1 records"):
+        field_rows(records[:1], sources)
+    write(records, "csv", tmp_path / "x", sources=sources)
+    with (tmp_path / "x" / "fields.csv").open(encoding="utf-8-sig", newline="") as fh:
+        csv_rows = {(r["source"], r["field"]): r for r in csv.DictReader(fh)}
+    assert (csv_rows[("a.pdf", NEW)]["value_source"], csv_rows[("a.pdf", NEW)]["corrected_by"]) == ("corrected",
+                                                                                                    "alice")
+    assert csv_rows[("a.pdf", FEES)]["corrected_by"] == ""
+
+
+def test_export_takes_a_folder_or_a_store_not_both(out_dir, tmp_path, capsys):
+    to = tmp_path / "x"
+    assert main(["export", "--format", "csv", "--to", str(to)]) == 2
+    assert "exactly one" in capsys.readouterr().err
+    assert main(["export", str(out_dir), "--db", f"sqlite:///{tmp_path}/s.db", "--format", "csv",
+                 "--to", str(to)]) == 2
+    assert main(["export", str(out_dir), "--approved-only", "--format", "csv", "--to", str(to)]) == 2
+    assert "only with --db" in capsys.readouterr().err
+    assert not to.exists() and not (tmp_path / "s.db").exists()
