@@ -1,8 +1,11 @@
 """`reportscan`: the command line on top of the flows.
 
-Exit codes (as OCRmyPDF's, they mean something): 0 every input went through; 1 an input failed,
-a named path is missing, or a folder held no input; 2 bad usage; 3 a missing dependency.
-Prefect is imported only once the arguments and the system are known to be good: it costs ~1.4 s.
+Exit codes (as OCRmyPDF's, they mean something): 0 every input went through; 1 an input failed (a
+document not read, not stored, nothing to export), a named path is missing, or a folder held no input;
+2 bad usage, including a --db store that cannot be opened or created (a bad URL, no server, a store not
+at the newest schema); 3 a missing dependency.
+Prefect is imported only once the arguments and the system are known to be good: it costs ~1.4 s; the
+store (SQLAlchemy, Alembic) and the review server (FastAPI) only by the commands that use them.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocr.export import FORMATS, load_records, record_files, write
 from ocr.rasterize import find_inputs
+
+if TYPE_CHECKING:
+    from store.db import Store
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports a SIGINT
@@ -37,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--max-megapixels", type=float, default=100.0, help="refuse larger pages")
     ing.add_argument("--no-osd", action="store_true", help="skip Tesseract orientation detection")
     ing.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own logs")
+    ing.add_argument("--db", metavar="URL", help="the store the records are saved to (default: SQLite in --out, "
+                                                 "sqlite:///OUT/reportscan.db; or postgresql+psycopg://...)")
 
     smp = sub.add_parser("samples", help="generate sample scans with ground truth")
     smp.add_argument("--out", required=True, type=Path)
@@ -55,12 +64,41 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--out", required=True, type=Path)
     ins.add_argument("--dpi", type=int, default=300)
 
-    exp = sub.add_parser("export", help="tables of the records in an ingest output folder: one row per report "
-                                        "(reports.*) and one per field (fields.*)")
-    exp.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="an ingest --out folder (its *.json records)")
+    exp = sub.add_parser("export", help="tables of the records in an ingest output folder or a store: one row "
+                                        "per report (reports.*) and one per field (fields.*)")
+    exp.add_argument("out_dir", type=Path, nargs="?", metavar="OUT_DIR",
+                     help="an ingest --out folder (its *.json records); or give --db")
+    exp.add_argument("--db", metavar="URL", help="export from the store instead, corrections applied: each field "
+                                                 "says whether it was read, repaired or corrected, and by whom")
+    exp.add_argument("--approved-only", action="store_true", help="with --db: the approved documents alone")
     exp.add_argument("--format", required=True, choices=FORMATS,
                      help="xlsx writes one workbook, reports.xlsx, with the sheets reports and fields")
     exp.add_argument("--to", required=True, type=Path, help="folder for the tables (created if missing)")
+
+    db = sub.add_parser("db", help="the store's schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="create the store or bring it to the newest schema")
+    up.add_argument("--db", required=True, metavar="URL")
+
+    rev = sub.add_parser("review", help="the review page: operators settle the flagged cells of a store")
+    rev.add_argument("--db", required=True, metavar="URL")
+    rev.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default 127.0.0.1; any other asks operators to sign in)")
+    rev.add_argument("--port", type=int, default=8000)
+    rev.add_argument("--operator", help="on 127.0.0.1: the name the audit gives your corrections (default: OS user)")
+    rev.add_argument("--allowed-host", action="append", default=[], metavar="H",
+                     help="a Host header name to accept besides the bound address (a proxy's name); repeatable")
+    rev.add_argument("--images", type=Path, metavar="DIR", help="the store's page images, if moved")
+
+    users = sub.add_parser("users", help="operators who sign in to a review page not bound to 127.0.0.1")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add an operator; the password is read from stdin or "
+                                           "REPORTSCAN_PASSWORD, never given as an argument")
+    add.add_argument("name")
+    add.add_argument("--db", required=True, metavar="URL")
+    dis = users_sub.add_parser("disable", help="an operator who may no longer sign in (the audit keeps the name)")
+    dis.add_argument("name")
+    dis.add_argument("--db", required=True, metavar="URL")
     return p
 
 
@@ -129,6 +167,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     if (unwritable := _unwritable("--out", args.out)) is not None:
         return unwritable
+    db_url, bad_store = _ingest_store(args)
+    if bad_store is not None:
+        return bad_store
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no phoning home from batch jobs
     os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")  # the run's own server needs no UI (~0.6 s)
     # The run's own server is gone with the run: its log records would be thrown away (and a log flushed
@@ -152,7 +193,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             with long_lived_imports():
                 from flows.report import run_ingest
 
-            summary = run_ingest(paths, args.out, cfg, api, pool)
+            summary = run_ingest(paths, args.out, cfg, api, pool, db_url)
     except ServerError as exc:
         print(f"reportscan: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
@@ -161,6 +202,29 @@ def cmd_ingest(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_INPUT if summary.failures or path_errors else EXIT_OK
+
+
+def _ingest_store(args: argparse.Namespace) -> tuple[str, int | None]:
+    """The run's store URL, created or upgraded now: a store that cannot be opened is a usage error said
+    before any page is read, not one failure per document at the end."""
+    from store.db import StoreError, default_url, open_store
+
+    url = args.db or default_url(args.out)
+    try:
+        open_store(url, create=True).close()
+    except StoreError as exc:
+        return url, _usage_error(f"--db: {exc}")
+    return url, None
+
+
+def _open_existing(url: str, images: Path | None = None) -> Store | int:
+    """A store that must exist already at the newest schema (export, review, users), or the exit code."""
+    from store.db import StoreError, open_store
+
+    try:
+        return open_store(url, images, create=False)
+    except StoreError as exc:
+        return _usage_error(f"--db: {exc}")
 
 
 def _terminated(signum: int, _frame: object) -> None:
@@ -206,6 +270,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """No Prefect and no OCR engine on this path: pyarrow or openpyxl load only for their format."""
+    if (args.out_dir is None) == (args.db is None):
+        return _usage_error("export: give an OUT_DIR or --db URL (exactly one of them)")
+    if args.approved_only and args.db is None:
+        return _usage_error("--approved-only: only with --db (a folder of records knows no approvals)")
+    if args.db is not None:
+        return _export_store(args)
     if not args.out_dir.is_dir():
         return _usage_error(f"{args.out_dir}: no such folder")
     if not record_files(args.out_dir):
@@ -227,10 +297,118 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_INPUT if errors else EXIT_OK
 
 
+def _export_store(args: argparse.Namespace) -> int:
+    """Rows from the store's current readings with the corrections applied; provenance per field."""
+    from store.db import StoreError, safe_url
+    from store.export import effective_records
+
+    if (unwritable := _unwritable("--to", args.to)) is not None:
+        return unwritable
+    store = _open_existing(args.db)
+    if isinstance(store, int):
+        return store
+    try:
+        found = effective_records(store, approved_only=args.approved_only)
+    except StoreError as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    finally:
+        store.close()
+    if not found:
+        what = "approved document" if args.approved_only else "document"
+        print(f"reportscan: {safe_url(args.db)} holds no {what}, nothing exported", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        paths = write([e.record for e in found], args.format, args.to, sources=[e.sources for e in found])
+    except OSError as exc:
+        return _usage_error(f"--to {args.to}: cannot write there ({exc})")
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from store.db import StoreError, safe_url, upgrade
+
+    try:
+        upgrade(args.db)
+    except StoreError as exc:
+        return _usage_error(f"--db: {exc}")
+    print(f"{safe_url(args.db)}: at the newest schema")
+    return EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """The store is checked before the server starts: a missing or old store is one line, not a traceback."""
+    from review.settings import ReviewSettings
+
+    try:
+        settings = ReviewSettings(db_url=args.db, host=args.host, port=args.port, operator=args.operator,
+                                  allowed_hosts=tuple(args.allowed_host), images_dir=args.images)
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    store = _open_existing(args.db, args.images)
+    if isinstance(store, int):
+        return store
+    store.close()
+    from review.app import serve
+    from store.db import StoreError
+
+    try:
+        serve(settings)
+    except StoreError as exc:
+        return _usage_error(f"--db: {exc}")
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+PASSWORD_ENV = "REPORTSCAN_PASSWORD"
+
+
+def _password() -> str:
+    """From REPORTSCAN_PASSWORD, else stdin (a prompt without echo at a terminal): never an argument, which
+    `ps` and the shell's history would show."""
+    if (env := os.environ.get(PASSWORD_ENV)) is not None:
+        return env
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from store.db import StoreError
+    from store.operators import add_operator, disable_operator
+
+    if not args.name.strip():
+        return _usage_error("users: the operator's name is empty")
+    password = _password() if args.users_command == "add" else ""
+    if args.users_command == "add" and not password:
+        return _usage_error(f"users add {args.name}: the password is empty (give it on stdin or in {PASSWORD_ENV})")
+    store = _open_existing(args.db)
+    if isinstance(store, int):
+        return store
+    try:
+        if args.users_command == "add":
+            add_operator(store, args.name, password)
+            print(f"operator {args.name} added")
+        else:
+            disable_operator(store, args.name)
+            print(f"operator {args.name} disabled")
+    except StoreError as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"ingest": cmd_ingest, "samples": cmd_samples, "inspect": cmd_inspect,
-               "export": cmd_export}[args.command]
+               "export": cmd_export, "db": cmd_db, "review": cmd_review, "users": cmd_users}[args.command]
     return handler(args)
 
 

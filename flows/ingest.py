@@ -4,6 +4,10 @@ A task is a page (never a cell: a task run costs ~0.1 s, a table page ~1 s of wo
 probed in the flow itself (cheap: pdfinfo), their pages fan out to the task runner, and each
 document's record is assembled and written atomically as soon as its last page is back. The page
 work itself runs in plain worker processes (flows/workers.py) when there is more than one worker.
+
+Each record is also saved to the store (`store/`, SQLite in the output folder unless a URL is given) with
+its pages' snapshots, one transaction per document, in the flow's own thread: a store that fails fails
+that document's saving only (its JSON record is written first and stays), never the batch.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -22,10 +26,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.workers import PagePool, run_page
 from ocr.config import Config
 from ocr.errors import InputError
-from ocr.model import PageResult
+from ocr.model import PageResult, Record
 from ocr.rasterize import DocumentInfo, probe
 from ocr.records import build_record, output_names, write_json_atomic, write_record
 from ocr.template import Template, load_templates
+
+if TYPE_CHECKING:
+    from store.db import Store
 
 _TRANSIENT = (OSError, TimeoutError, subprocess.SubprocessError, MemoryError)
 
@@ -60,6 +67,12 @@ class Summary:
     failed: int = 0
     failures: list[Failure] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    store: str | None = None  # the store's URL, password hidden
+    stored: int = 0  # documents whose reading was written to the store in this run
+    already_stored: int = 0  # documents the store held already with this reading: nothing written
+    store_failed: int = 0
+    review_documents: int = 0  # of this run's documents, those with items still open in the review queue
+    review_items: int = 0  # and how many open items they hold
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,18 +106,47 @@ def task_runner_for(pool: PagePool | None) -> ThreadPoolTaskRunner:
 
 
 def run_batch(paths: list[str], out_dir: str, cfg: Config, pool: PagePool | None,
-              progress: LocalHook | None = None) -> Summary:
+              progress: LocalHook | None = None, db_url: str | None = None) -> Summary:
     """The ingest flow with the task runner that fits `pool`."""
     flow_ = ingest_flow.with_options(task_runner=task_runner_for(pool))
-    return flow_(paths, out_dir, cfg, progress, pool)
+    return flow_(paths, out_dir, cfg, progress, pool, db_url)
 
 
 @flow(name="reportscan-ingest", validate_parameters=False, log_prints=False, persist_result=False)
 def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook | None = None,
-                pool: PagePool | None = None) -> Summary:
-    """Probe, fan pages out, assemble and write each record; bad files are reported, never fatal."""
+                pool: PagePool | None = None, db_url: str | None = None) -> Summary:
+    """Probe, fan pages out, assemble and write each record and save it to the store (`db_url`, default
+    `<out_dir>/reportscan.db`); bad files are reported, never fatal.
+
+    The store is a URL, not an open store, so a deployment can pass it as a plain parameter; it is opened
+    once here for the whole run.
+    """
     out = Path(out_dir)
     summary = Summary()
+    store = _open_store(db_url, out, summary)
+    try:
+        _run(paths, out, cfg, progress, pool, store, summary)
+    finally:
+        if not isinstance(store, str):
+            store.close()
+    return summary
+
+
+def _open_store(db_url: str | None, out: Path, summary: Summary) -> Store | str:
+    """The run's store, or why it cannot be opened: the records are still written, and each document then
+    fails with that reason (the CLI checks the store before any OCR, so this is a deployment's case)."""
+    from store.db import StoreError, default_url, open_store, safe_url
+
+    url = db_url or default_url(out)
+    summary.store = safe_url(url)
+    try:
+        return open_store(url, create=True)
+    except StoreError as exc:
+        return str(exc)
+
+
+def _run(paths: list[str], out: Path, cfg: Config, progress: LocalHook | None, pool: PagePool | None,
+         store: Store | str, summary: Summary) -> None:
     infos: list[DocumentInfo] = []
     for p in paths:
         try:
@@ -119,6 +161,7 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
             futures[page_task.submit(info, n, cfg, pool)] = (info, n)
     total = len(futures)
     results: dict[Path, dict[int, PageResult]] = {i.path: {} for i in infos}
+    stored_shas: list[str] = []
     for done, fut in enumerate(as_completed(list(futures)), start=1):
         info, n = futures[fut]
         try:
@@ -131,21 +174,71 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
         if progress:
             progress(done, total)
         if len(results[info.path]) == info.pages:
+            pages = [results[info.path][k] for k in sorted(results[info.path])]
+            record = _finish(info, pages, cfg, templates, summary)
             try:
-                _finish(info, list(results[info.path].values()), out / names[info.path], cfg, templates, summary)
+                write_record(record, out / names[info.path])
+                summary.outputs.append(str(out / names[info.path]))
             except OSError as exc:  # disk full, permissions: this record fails, the others still get written
                 summary.failures.append(Failure(str(info.path), f"record not written ({exc})"))
+            if isinstance(store, str):
+                summary.failures.append(Failure(str(info.path), f"not stored ({store})"))
+                summary.store_failed += 1
+            elif _store(store, str(info.path), record, pages, templates, summary):
+                stored_shas.append(record.sha256)
+            for page in pages:
+                page.snapshot = None  # saved: a batch's images are not held to its end
     summary.documents = len(infos)
+    if not isinstance(store, str):
+        _review_counts(store, stored_shas, summary)
     summary.failed = len({f.path for f in summary.failures})
     write_json_atomic(summary.to_dict(), out / "_summary.json")
-    return summary
 
 
-def _finish(info: DocumentInfo, pages: list[PageResult], target: Path, cfg: Config, templates: list[Template],
-            summary: Summary) -> None:
+def _store(store: Store, path: str, record: Record, pages: list[PageResult], templates: list[Template],
+           summary: Summary) -> bool:
+    """One document into the store, in one transaction; a failure is that document's alone. Whether the
+    store holds its reading now."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store.db import StoreError, safe_url
+    from store.ingest import save_reading
+
+    snapshots = {p.number: p.snapshot for p in pages if p.snapshot is not None}
+    try:
+        saved = save_reading(store, record, snapshots, templates=templates)
+    except (StoreError, SQLAlchemyError, OSError) as exc:
+        reason = " ".join(str(exc).split())[:300]
+        summary.failures.append(Failure(path, f"not stored in {safe_url(store.url)} ({reason})"))
+        summary.store_failed += 1
+        return False
+    if saved.created:
+        summary.stored += 1
+    else:
+        summary.already_stored += 1
+    return True
+
+
+def _review_counts(store: Store, shas: list[str], summary: Summary) -> None:
+    """What this run left for the operators: its documents with open items, and how many."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store.db import StoreError
+    from store.queue import queue
+
+    wanted = set(shas)
+    try:
+        docs = [d for d in queue(store).documents if d.sha256 in wanted]
+    except (StoreError, SQLAlchemyError) as exc:  # the records and the store are written: only the count is lost
+        summary.failures.append(Failure(summary.store or store.url, f"review queue not counted ({exc})"))
+        return
+    summary.review_documents = sum(d.open_items > 0 for d in docs)
+    summary.review_items = sum(d.open_items for d in docs)
+
+
+def _finish(info: DocumentInfo, pages: list[PageResult], cfg: Config, templates: list[Template],
+            summary: Summary) -> Record:
     record = build_record(info, pages, cfg, templates)
-    write_record(record, target)
-    summary.outputs.append(str(target))
     summary.pages += info.pages
     summary.tables += len(record.tables)
     cells = [c for t in record.tables for c in t.cells]
@@ -154,3 +247,4 @@ def _finish(info: DocumentInfo, pages: list[PageResult], target: Path, cfg: Conf
     for p in record.page_info:
         if p.error:
             summary.failures.append(Failure(str(info.path), p.error))
+    return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from ocr.config import Config
 
 
 def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | None = None,
-               pool: PagePool | None = None) -> Summary:
+               pool: PagePool | None = None, db_url: str | None = None) -> Summary:
     """Run the batch on `pool` against `api` (the run's own server, still starting) or the configured
-    Prefect API."""
+    Prefect API, saving to the store at `db_url` (default: `<out>/reportscan.db`)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     err = Console(stderr=True)
@@ -34,13 +35,22 @@ def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | Non
             api.stop()
         url = configured or (api.wait() if api is not None else None)
         with temporary_settings({PREFECT_API_URL: url} if url else {}):
-            summary = run_batch(files, str(out), cfg, pool, LocalHook(progress))
+            summary = run_batch(files, str(out), cfg, pool, LocalHook(progress), db_url)
     for f in summary.failures:
         print(f"{f.path}: {f.reason}", file=sys.stderr)
     table = Table(title="reportscan ingest")
-    for col in ("documents", "pages", "tables", "cells", "needing review", "failed"):
+    for col in ("documents", "pages", "tables", "cells", "needing review", "stored", "to review", "failed"):
         table.add_column(col, justify="right")
+    stored = f"{summary.stored}" + (f" (+{summary.already_stored} already)" if summary.already_stored else "")
     table.add_row(*(str(v) for v in (summary.documents, summary.pages, summary.tables, summary.cells,
-                                     summary.cells_needing_review, summary.failed)))
+                                     summary.cells_needing_review, stored, summary.review_items, summary.failed)))
     Console().print(table)
+    print(review_hint(summary), file=sys.stderr)
     return summary
+
+
+def review_hint(summary: Summary) -> str:
+    """What to run next: the operators settle the flagged cells on the review page, over this store."""
+    n, docs = summary.review_items, summary.review_documents
+    what = (f"{n} open item{'s' * (n != 1)} in {docs} document{'s' * (docs != 1)}" if n else "nothing open")
+    return f"review ({what}): reportscan review --db {shlex.quote(summary.store or '')}"
