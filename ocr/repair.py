@@ -282,7 +282,7 @@ def _fmt(v: FieldValue) -> str:
     return "?" if v is None else str(v)
 
 
-def _arithmetic(lhs: Sequence[tuple[str, FieldValue]], rhs: Sequence[tuple[str, FieldValue]], op: str) -> str:
+def arithmetic(lhs: Sequence[tuple[str, FieldValue]], rhs: Sequence[tuple[str, FieldValue]], op: str) -> str:
     """A 勾稽关系 with its numbers, as operators read it: `总计 12 ≠ 3 + 4 + 0` (a lone total named)."""
     left = f"{lhs[0][0]} {_fmt(lhs[0][1])}" if len(lhs) == 1 else " + ".join(_fmt(v) for _, v in lhs)
     return f"{left} {op} {' + '.join(_fmt(v) for _, v in rhs)}"
@@ -454,7 +454,7 @@ class _Group:
     def _arith(self, i: int) -> str:
         c = self.constraints[i]
         terms = [[(self.fields[k].label, self.fields[k].value) for k in side] for side in (c.lhs, c.rhs)]
-        return f"{c.name}：{_arithmetic(*terms, '≠')}"
+        return f"{c.name}：{arithmetic(*terms, '≠')}"
 
     def _blame(self, i: int, keys: Iterable[str] | None = None) -> None:
         """Flag the cells of a 勾稽关系 nothing explains: the report's fault if all read surely, else unresolved."""
@@ -630,7 +630,7 @@ def link_constraints(fields: Mapping[str, FieldResult], constraints: Sequence[Co
             status = "repaired"
         else:
             status = "holds"
-        text = _arithmetic(lhs, rhs, _OPERATOR[status])
+        text = arithmetic(lhs, rhs, _OPERATOR[status])
         checks.append(ConstraintCheck(name=c.name, status=status, lhs=list(c.lhs), rhs=list(c.rhs), text=text))
         for k in dict.fromkeys((*c.lhs, *c.rhs)):
             links.setdefault(k, []).append(i)
@@ -638,4 +638,4 @@ def link_constraints(fields: Mapping[str, FieldResult], constraints: Sequence[Co
     return linked, checks
 
 
-__all__ = ["link_constraints", "repair"]
+__all__ = ["arithmetic", "link_constraints", "repair"]

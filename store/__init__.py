@@ -4,6 +4,41 @@
 and `reportscan export` read and write only through the functions re-exported below.
 """
 
-from store.db import Conflict, InvalidValue, NotFound, Store, StoreError, default_url, open_store, upgrade
+from store.corrections import (
+    accept_table,
+    approve,
+    audit,
+    confirm,
+    correct,
+    mark_source_inconsistent,
+    reopen,
+    settle_item,
+    undo,
+)
+from store.db import Conflict, InvalidValue, NotFound, Store, StoreError, default_url, open_store, safe_url, upgrade
+from store.export import EffectiveRecord, FieldSource, effective_records
+from store.ingest import SavedReading, save_reading
+from store.operators import add_operator, disable_operator, operator_enabled, verify_operator
+from store.queue import card, crop, items, page_image, queue, table_view
+from store.views import (
+    AuditRow,
+    Card,
+    CellView,
+    ConstraintView,
+    Item,
+    ItemReason,
+    Outcome,
+    Progress,
+    Queue,
+    QueueDocument,
+    TableView,
+)
 
-__all__ = ["Conflict", "InvalidValue", "NotFound", "Store", "StoreError", "default_url", "open_store", "upgrade"]
+__all__ = [
+    "AuditRow", "Card", "CellView", "Conflict", "ConstraintView", "EffectiveRecord", "FieldSource", "InvalidValue",
+    "Item", "ItemReason", "NotFound", "Outcome", "Progress", "Queue", "QueueDocument", "SavedReading", "Store",
+    "StoreError", "TableView", "accept_table", "add_operator", "approve", "audit", "card", "confirm", "correct",
+    "crop", "default_url", "disable_operator", "effective_records", "items", "mark_source_inconsistent",
+    "open_store", "operator_enabled", "page_image", "queue", "reopen", "safe_url", "save_reading", "settle_item",
+    "table_view", "undo", "upgrade", "verify_operator",
+]
