@@ -47,12 +47,15 @@ def effective_records(store: Store, *, approved_only: bool = False) -> list[Effe
             sources: dict[str, FieldSource] = {}
             fields = dict(record.fields)
             types = dict(session.execute(select(ReadField.key, ReadField.value_type)
-                                         .where(ReadField.reading_id == reading.id)).tuples().all())
+                                         .where(ReadField.reading_id == reading.id)).all())
             for key, f in record.fields.items():
                 machine = "repaired" if "repaired" in f.flags else "read"
                 c = ops.in_force.get(f"f:{key}")
                 if c is None:
                     sources[key] = FieldSource(machine, None, None)  # type: ignore[arg-type]
+                    if types.get(key) == "decimal" and isinstance(f.value, str):
+                        # JSON keeps a decimal as its digits, which read back as text: the type says which
+                        fields[key] = f.model_copy(update={"value": typed_value(f.value, "decimal")})
                     continue
                 value = typed_value(c.value, types.get(key) or "text")
                 same = c.action != "correct" and value == f.value

@@ -27,3 +27,12 @@ def cfg():
     from ocr.config import Config
 
     return Config(workers=1)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory):
+    """A throwaway PostgreSQL cluster for the session (tests/pgcluster.py); never skipped: CI must run it."""
+    from tests.pgcluster import postgres_cluster
+
+    with postgres_cluster(tmp_path_factory.mktemp("pg")) as url:
+        yield url
