@@ -384,14 +384,14 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     if not args.name.strip():
         return _usage_error("users: the operator's name is empty")
-    password = _password() if args.users_command == "add" else ""
-    if args.users_command == "add" and not password:
-        return _usage_error(f"users add {args.name}: the password is empty (give it on stdin or in {PASSWORD_ENV})")
-    store = _open_existing(args.db)
+    store = _open_existing(args.db)  # first: nobody types a password for a store that is not there
     if isinstance(store, int):
         return store
     try:
         if args.users_command == "add":
+            if not (password := _password()):
+                return _usage_error(f"users add {args.name}: the password is empty (give it on stdin or in "
+                                    f"{PASSWORD_ENV})")
             add_operator(store, args.name, password)
             print(f"operator {args.name} added")
         else:

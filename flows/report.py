@@ -39,11 +39,11 @@ def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | Non
     for f in summary.failures:
         print(f"{f.path}: {f.reason}", file=sys.stderr)
     table = Table(title="reportscan ingest")
-    for col in ("documents", "pages", "tables", "cells", "needing review", "stored", "to review", "failed"):
+    for col in ("documents", "pages", "tables", "cells", "needing review", "stored", "failed"):
         table.add_column(col, justify="right")
-    stored = f"{summary.stored}" + (f" (+{summary.already_stored} already)" if summary.already_stored else "")
     table.add_row(*(str(v) for v in (summary.documents, summary.pages, summary.tables, summary.cells,
-                                     summary.cells_needing_review, stored, summary.review_items, summary.failed)))
+                                     summary.cells_needing_review, summary.stored + summary.already_stored,
+                                     summary.failed)))
     Console().print(table)
     print(review_hint(summary), file=sys.stderr)
     return summary
@@ -51,6 +51,8 @@ def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | Non
 
 def review_hint(summary: Summary) -> str:
     """What to run next: the operators settle the flagged cells on the review page, over this store."""
-    n, docs = summary.review_items, summary.review_documents
-    what = (f"{n} open item{'s' * (n != 1)} in {docs} document{'s' * (docs != 1)}" if n else "nothing open")
+    n, docs, held = summary.review_items, summary.review_documents, summary.already_stored
+    what = f"{n} open item{'s' * (n != 1)} in {docs} document{'s' * (docs != 1)}" if n else "nothing open"
+    if held:
+        what += f"; {held} document{'s were' if held != 1 else ' was'} stored already, unchanged"
     return f"review ({what}): reportscan review --db {shlex.quote(summary.store or '')}"

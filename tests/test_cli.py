@@ -95,8 +95,9 @@ def test_batch_with_bad_files(batch):
         assert hits, f"no error line for {name} in:\n{r.stderr}"
     names = sorted(p.name for p in out.iterdir())
     assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")], names
+    assert "reportscan.db" in names and (out / "images").is_dir()  # the store, beside the records
     # refused files have no record; the good ones and the document with bad pages do
-    stems = {n.split(".")[0].rsplit("-", 1)[0] for n in names if n != "_summary.json"}
+    stems = {n.split(".")[0].rsplit("-", 1)[0] for n in names if n.endswith(".json") and n != "_summary.json"}
     assert stems == {"table", "huge"}
     tables = sorted(n for n in names if n.startswith("table"))
     assert len(tables) == 2 and all(len(n) == len("table-12345678.json") for n in tables)
@@ -104,7 +105,9 @@ def test_batch_with_bad_files(batch):
     assert [p["error"] is not None for p in huge["page_info"]] == [True, True]
     summary = json.loads((out / "_summary.json").read_text())
     assert summary["documents"] == 3 and summary["failed"] == 7
-    assert "documents" in r.stdout and "needing review" in r.stdout
+    assert summary["stored"] == 3 and summary["store_failed"] == 0  # a document with bad pages is stored too
+    assert "documents" in r.stdout and "needing review" in r.stdout and "stored" in r.stdout
+    assert f"reportscan review --db sqlite:///{out.resolve()}/reportscan.db" in r.stderr
 
 
 def test_records_follow_the_contract(batch):
@@ -143,6 +146,69 @@ def test_out_that_is_a_file_is_bad_usage(tmp_path):
     assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
     r = run("inspect", png, "--out", tmp_path / "o2", "--dpi", "10")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_a_bad_store_url_fails_before_any_page_is_read(tmp_path):
+    png = tmp_path / "a.png"
+    Image.fromarray(draw([simple_table()])).save(png, dpi=(300, 300))
+    for url, reason in [("mysql://u@h/db", "only sqlite and postgresql"), ("not a url", "not a database URL"),
+                        ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot")]:
+        r = run("ingest", png, "--out", tmp_path / "out", "--db", url)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("reportscan: error: --db") and reason in lines[0], lines
+        assert not list((tmp_path / "out").glob("*.json"))  # no page was read, no summary written
+    r = run("ingest", png, "--out", tmp_path / "out", "--db", "postgresql+psycopg://u:s3cret@127.0.0.1:1/x")
+    assert r.returncode == 2 and "s3cret" not in r.stderr  # the password is never shown
+
+
+def test_db_upgrade_makes_an_empty_file_a_store(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    url = f"sqlite:///{empty}"
+    r = run("db", "upgrade", "--db", url)
+    assert r.returncode == 0, r.stderr
+    assert "newest schema" in r.stdout
+    from store.db import open_store
+
+    open_store(url, create=False).close()  # at head now: a store review and export accept
+    assert run("db", "upgrade", "--db", url).returncode == 0  # and again: nothing to do
+    r = run("db", "upgrade", "--db", "mysql://x/y")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_users_add_and_disable(tmp_path):
+    from store.db import open_store
+    from store.operators import operator_enabled, verify_operator
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    r = run("users", "add", "alice", "--db", url)
+    assert r.returncode == 2 and "db upgrade" in r.stderr  # no store there yet: said, not created
+    assert run("db", "upgrade", "--db", url).returncode == 0
+
+    r = subprocess.run([*REPORTSCAN, "users", "add", "alice", "--db", url], input="horse battery\n",
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    r = run("users", "add", "bob", "--db", url, env={"REPORTSCAN_PASSWORD": "staple 42"})
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*REPORTSCAN, "users", "add", "carol", "--db", url], input="\n",
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 2 and "password is empty" in r.stderr
+    r = run("users", "add", "alice", "--db", url, env={"REPORTSCAN_PASSWORD": "again"})
+    assert r.returncode == 1 and "alice" in r.stderr and "Traceback" not in r.stderr  # already there
+
+    store = open_store(url, create=False)
+    try:
+        assert verify_operator(store, "alice", "horse battery") and not verify_operator(store, "alice", "horse")
+        assert verify_operator(store, "bob", "staple 42")
+        assert not operator_enabled(store, "carol")
+        assert run("users", "disable", "alice", "--db", url).returncode == 0
+        assert not verify_operator(store, "alice", "horse battery") and not operator_enabled(store, "alice")
+        assert verify_operator(store, "bob", "staple 42")
+    finally:
+        store.close()
+    r = run("users", "disable", "nobody", "--db", url)
+    assert r.returncode == 1 and "nobody" in r.stderr and "Traceback" not in r.stderr
 
 
 def _running(pid: int) -> bool:
