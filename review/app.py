@@ -108,9 +108,13 @@ def item_url(sha: str, item_id: str) -> str:
     return f"/doc/{sha}/item/{_part(item_id)}"
 
 
-def ref_url(sha: str, ref: str) -> str:
-    """The card a card's `prev_item` / `next_item` names (it may be in the next document)."""
-    return item_url(*_next_ref(sha, ref))
+def next_url(c: Card) -> str | None:
+    """Where Tab / next goes from a card: its document's next open item, else the next document's first."""
+    if c.next_item is not None:
+        return item_url(c.sha256, c.next_item)
+    if c.next_document is not None:
+        return f"/doc/{c.next_document}/first"
+    return None
 
 
 def item_href(item: Item) -> str:
@@ -151,7 +155,7 @@ def _templates() -> Jinja2Templates:
         doc_url=doc_url,
         item_url=item_url,
         item_href=item_href,
-        ref_url=ref_url,
+        next_url=next_url,
         crop_url=crop_url,
         state_names=STATE_NAMES,
         htmx_config=HTMX_CONFIG,
@@ -335,6 +339,15 @@ def _install_views(app: FastAPI, store: Store, pages: Jinja2Templates) -> None:
         _check_sha(sha)
         return _card_response(pages, request, card(store, sha, item_id))
 
+    @app.get("/doc/{sha}/first", response_class=HTMLResponse)
+    def first_card(request: Request, sha: str, operator: str = Depends(current_operator)) -> Response:
+        """The next document's first open card, where a card's "next" crosses into it."""
+        _check_sha(sha)
+        found = first_open_card(store, sha)
+        if found is None:
+            return _redirect(doc_url(sha))
+        return _card_response(pages, request, found)
+
     @app.get("/doc/{sha}/table/{n}", response_class=HTMLResponse)
     def table_page(request: Request, sha: str, n: int, operator: str = Depends(current_operator)) -> Response:
         _check_sha(sha)
@@ -354,16 +367,21 @@ def _install_views(app: FastAPI, store: Store, pages: Jinja2Templates) -> None:
                        {"sha": sha, "page": p, "items": its, "tables": tables, "view": view})
 
 
+def first_open_card(store: Store, sha: str) -> Card | None:
+    first = next((i for i in items(store, sha) if not i.settled), None)
+    return None if first is None else card(store, sha, first.id)
+
+
 def _card_response(pages: Jinja2Templates, request: Request, c: Card, *, outcome: Outcome | None = None,
-                   saved: str | None = None, action: str | None = None, status: int = 200,
-                   message: str | None = None) -> HTMLResponse:
+                   saved: str | None = None, action: str | None = None, saved_doc: str | None = None,
+                   status: int = 200, message: str | None = None) -> HTMLResponse:
     """A card, whole or as the fragment htmx swaps in; after an action, with what the action left behind."""
     checked = _relevant(outcome, saved) if outcome is not None and saved is not None else []
     context = {"card": c, "outcome": outcome, "saved": saved, "action": action, "checked": checked,
-               "message": message}
+               "message": message, "moved_on": saved_doc is not None and saved_doc != c.sha256}
     if _is_htmx(request):
         return _render(pages, request, "_card_swap.html", context, status=status,
-                       headers={"HX-Push-Url": item_url(c.sha256, c.item.id)} if request.method == "POST" else None)
+                       headers={"HX-Push-Url": item_url(c.sha256, c.item.id)})
     return _render(pages, request, "card.html", context, status=status)
 
 
@@ -371,12 +389,16 @@ def _install_actions(app: FastAPI, store: Store, pages: Jinja2Templates) -> None
     def after(request: Request, sha: str, item_id: str, outcome: Outcome, action: str) -> Response:
         """What follows a settled card: the next open item (its document's, then the next document's), with the
         saved item's re-checked constraints above it; or the end of the queue."""
+        following = None
         if outcome.next_item is not None:
-            next_sha, next_item = _next_ref(sha, outcome.next_item)
-            return _card_response(pages, request, card(store, next_sha, next_item), outcome=outcome, saved=item_id,
-                                  action=action)
+            following = card(store, sha, outcome.next_item)
+        elif outcome.next_document is not None:
+            following = first_open_card(store, outcome.next_document)
+        if following is not None:
+            return _card_response(pages, request, following, outcome=outcome, saved=item_id, action=action,
+                                  saved_doc=sha)
         context = {"outcome": outcome, "checked": _relevant(outcome, item_id), "sha": sha, "saved": item_id,
-                   "action": action}
+                   "action": action, "moved_on": False}
         if _is_htmx(request):
             return _render(pages, request, "_done.html", context, headers={"HX-Push-Url": doc_url(sha)})
         return _render(pages, request, "done.html", context)
@@ -460,15 +482,6 @@ def _install_actions(app: FastAPI, store: Store, pages: Jinja2Templates) -> None
         _check_sha(sha)
         reopen(store, sha, operator)
         return _redirect(doc_url(sha), "reopened")
-
-
-def _next_ref(sha: str, ref: str) -> tuple[str, str]:
-    """The document and item a `next_item` names: an item id of the same document, or "<sha256>/<item id>"
-    when the next open item is the next document's first."""
-    head, slash, tail = ref.partition("/")
-    if slash and _SHA.fullmatch(head):
-        return head, tail
-    return sha, ref
 
 
 def _install_images(app: FastAPI, store: Store) -> None:
