@@ -30,9 +30,12 @@ def cfg():
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory):
+def pg_url():
     """A throwaway PostgreSQL cluster for the session (tests/pgcluster.py); never skipped: CI must run it."""
+    import tempfile
+
     from tests.pgcluster import postgres_cluster
 
-    with postgres_cluster(tmp_path_factory.mktemp("pg")) as url:
+    # not under pytest's own temp folder: that one is private to root (0700), and the cluster runs as postgres
+    with postgres_cluster(Path(tempfile.gettempdir())) as url:
         yield url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -35,6 +36,18 @@ def _run(args: list[str], as_postgres: bool, log: Path | None = None) -> None:
         raise RuntimeError(f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip()} {tail}")
 
 
+def _stop(data: Path, as_postgres: bool) -> None:
+    """pg_ctl stop -m immediate; if that fails, the postmaster gets SIGQUIT (immediate shutdown) itself, so
+    no test run leaves a server behind."""
+    try:
+        _run([str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], as_postgres)
+    except (RuntimeError, subprocess.TimeoutExpired):
+        pid_file = data / "postmaster.pid"
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
+        raise
+
+
 @contextmanager
 def postgres_cluster(base: Path) -> Iterator[str]:
     """A running cluster under a new folder in `base`; yields a SQLAlchemy URL to its `postgres` database."""
@@ -50,13 +63,11 @@ def postgres_cluster(base: Path) -> Iterator[str]:
         shutil.chown(folder, OS_USER, OS_USER)
         shutil.chown(sock, OS_USER, OS_USER)
         os.chmod(folder, 0o700)
-        # the base folder (pytest's tmp) must be traversable by the postgres user
-        for parent in [folder.parent, *folder.parent.parents]:
-            if parent == Path("/"):
-                break
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(parent, mode | 0o001)
+        closed = [p for p in folder.parents if p != Path("/") and not p.stat().st_mode & 0o001]
+        if closed:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise RuntimeError(f"{closed[0]} is not traversable by the {OS_USER} user: start the cluster under a "
+                               "folder others may enter (e.g. the system temp folder)")
     port = _free_port()
     try:
         _run([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
@@ -78,7 +89,7 @@ def postgres_cluster(base: Path) -> Iterator[str]:
         try:
             yield url
         finally:
-            _run([str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], as_postgres)
+            _stop(data, as_postgres)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
