@@ -274,6 +274,46 @@ def test_unknown_document_and_item_are_not_found(client):
     assert client.get(item_path(SHA_A, "f:no.such.field")).status_code == 404
 
 
+def test_page_view_lists_its_document_items_with_the_page_image(client, store):
+    duplicate = next(i for i in items(store, SHA_A) if i.id.startswith("d:duplicate_report:"))
+    assert duplicate.page == 1 and duplicate.table is None
+    page = client.get(f"/doc/{SHA_A}/page/1").text
+    assert "second.pdf" in page  # the other report's name, in the duplicate's summary
+    assert f'action="{item_path(SHA_A, duplicate.id)}/settle"' in page
+    assert f'<img class="page" src="/image/{table_view(store, SHA_A, 0).image_id}"' in page
+    assert f"/doc/{SHA_A}/page/1" in client.get(f"/doc/{SHA_A}").text  # the document page links it
+
+
+def test_next_document_first_card(client, store):
+    first = next(i for i in items(store, SHA_B) if not i.settled)
+    whole = client.get(f"/doc/{SHA_B}/first")
+    assert whole.status_code == 200 and f'data-item="{first.id}"' in whole.text and f'data-sha="{SHA_B}"' in whole.text
+    swapped = client.get(f"/doc/{SHA_B}/first", headers=HX)
+    assert swapped.headers["HX-Push-Url"] == item_path(SHA_B, first.id)
+
+
+def test_the_last_card_ends_with_no_open_items(tmp_path):
+    url = f"sqlite:///{tmp_path}/one.db"
+    s = open_store(url)
+    try:
+        save_reading(s, make_record(SHA_A, "only.pdf"), {1: make_snapshot()})
+        with TestClient(create_app(local_settings(url)), base_url="http://127.0.0.1") as c:
+            csrf = token(c)
+            for item in items(s, SHA_A):
+                if item.kind == "document":
+                    r = post(c, item_path(SHA_A, item.id) + "/settle", {}, csrf=csrf)
+                else:
+                    version = card(s, SHA_A, item.id).version
+                    r = post(c, item_path(SHA_A, item.id) + "/confirm", {"version": str(version)}, csrf=csrf)
+                assert r.status_code == 200, r.text
+            assert "No open items left" in r.text and "<html" not in r.text
+            assert r.headers["HX-Push-Url"] == f"/doc/{SHA_A}"
+            assert '<li class="constraint holds">' in r.text
+            assert status_of(s, SHA_A) == "approved"
+    finally:
+        s.close()
+
+
 # ---------------------------------------------------------------- actions
 
 
@@ -376,8 +416,11 @@ def test_mark_source_inconsistent_and_unmark(client, store):
     assert response.status_code == 303 and response.headers["location"] == back + "?done=marked"
     assert table_view(store, SHA_A, 0).constraints[0].status == "source_inconsistent"
     assert "Unmark source-inconsistent" in client.get(back).text
-    post(client, f"/doc/{SHA_A}/constraint/0/inconsistent", {"on": "0", "back": "https://evil.example/"}, htmx=False)
+    off = post(client, f"/doc/{SHA_A}/constraint/0/inconsistent", {"on": "0", "back": "https://evil.example/"},
+               htmx=False)
+    assert off.headers["location"] == f"/doc/{SHA_A}?done=unmarked"  # never a redirect off this server
     assert table_view(store, SHA_A, 0).constraints[0].status == "fails"
+    assert [a.action for a in audit(store, SHA_A)] == ["mark_source_inconsistent", "unmark_source_inconsistent"]
 
 
 def status_of(store, sha: str) -> str:
