@@ -38,6 +38,8 @@
     var target = event.target;
     var inValue = target instanceof HTMLInputElement && target.name === "value";
     var typing = inValue && target.value !== "";
+    // the card's main control: the value input, or a document-level item's Settle button
+    var primary = inValue || (target instanceof HTMLElement && target.matches("#card button[autofocus]"));
     var elsewhere = !inValue && target instanceof HTMLElement &&
       (target.isContentEditable || target.tagName === "INPUT" || target.tagName === "SELECT" ||
        target.tagName === "TEXTAREA");
@@ -45,15 +47,15 @@
       return;
     }
     var rel = null;
-    if (event.key === "Tab" && !event.shiftKey && (inValue || target === document.body)) {
+    if (event.key === "Tab" && !event.shiftKey && (primary || target === document.body)) {
       rel = "next";
     } else if (event.key === "ArrowDown" || event.key === "PageDown") {
       rel = "next";
     } else if (event.key === "ArrowUp" || event.key === "PageUp") {
       rel = "prev";
-    } else if (event.key === "ArrowRight" && !typing) {
+    } else if (event.key === "ArrowRight" && !typing && (primary || target === document.body)) {
       rel = "next";
-    } else if (event.key === "ArrowLeft" && !typing) {
+    } else if (event.key === "ArrowLeft" && !typing && (primary || target === document.body)) {
       rel = "prev";
     } else if (event.key === "Escape" && inValue) {
       target.value = "";
