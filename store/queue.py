@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass
 
 from PIL import Image
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from store.db import NotFound, Store
@@ -37,14 +37,58 @@ from store.views import (
     TableView,
 )
 
-_settled = or_(
-    exists().where(Correction.document_id == ReadItem.document_id, Correction.target == ReadItem.item_id,
-                   Correction.active),
-    exists().where(ItemSettlement.document_id == ReadItem.document_id, ItemSettlement.item_id == ReadItem.item_id))
-
 
 def _current() -> object:
     return and_(Document.id == ReadItem.document_id, Document.current_reading_id == ReadItem.reading_id)
+
+
+def _settled_sets(session: Session) -> set[tuple[int, str]]:
+    """(document id, item id) of every settled item: targets with a correction in force, and document items
+    acknowledged. Small next to the items (operators settle them one by one), so read whole."""
+    done = {(d, t) for d, t in session.execute(select(Correction.document_id, Correction.target)
+                                                .where(Correction.active).distinct())}
+    done |= {(d, i) for d, i in session.execute(select(ItemSettlement.document_id, ItemSettlement.item_id))}
+    return done
+
+
+@dataclass
+class _Work:
+    total: int = 0
+    settled: int = 0
+    first_open: str | None = None
+
+
+def _work(session: Session, done: set[tuple[int, str]]) -> dict[int, _Work]:
+    """Per document: its items, how many are settled and its first open one, with the counting left to
+    the database (one GROUP BY) and only the few settled items read back."""
+    out: dict[int, _Work] = {}
+    for doc_id, total in session.execute(select(ReadItem.document_id, func.count()).join(Document, _current())
+                                         .group_by(ReadItem.document_id)):
+        out[doc_id] = _Work(total=total)
+    settled: dict[int, set[int]] = defaultdict(set)
+    if done:
+        for doc_id, item_id, ordinal in session.execute(
+                select(ReadItem.document_id, ReadItem.item_id, ReadItem.ordinal).join(Document, _current())
+                .where(ReadItem.document_id.in_({d for d, _ in done}))):
+            if (doc_id, item_id) in done:
+                settled[doc_id].add(ordinal)
+    first: dict[int, int] = {}
+    for doc_id, w in out.items():
+        w.settled = len(settled[doc_id])
+        if w.settled < w.total:  # ordinals run 0..n-1: the first open one is the least not settled
+            first[doc_id] = next(o for o in range(w.total) if o not in settled[doc_id])
+    if first:
+        for doc_id, item_id in session.execute(
+                select(ReadItem.document_id, ReadItem.item_id).join(Document, _current())
+                .where(tuple_(ReadItem.document_id, ReadItem.ordinal).in_(list(first.items())))):
+            out[doc_id].first_open = item_id
+    return out
+
+
+def _open_with_reason(session: Session, done: set[tuple[int, str]], reason: str) -> set[int]:
+    return {d for d, item_id in session.execute(
+        select(ReadItem.document_id, ReadItem.item_id).join(Document, _current())
+        .where(ReadItem.reasons_text.like(f"% {reason} %"))) if (d, item_id) not in done}
 
 
 def _duplicates(session: Session) -> dict[int, list[tuple[int, str]]]:
@@ -68,34 +112,13 @@ def _duplicates(session: Session) -> dict[int, list[tuple[int, str]]]:
 def queue(store: Store, *, agency: str | None = None, year: int | None = None, reason: str | None = None) -> Queue:
     """Documents with open items first, oldest ingest first, approved ones last; progress over the whole store."""
     with store.session() as session:
-        counts = {doc_id: (total, settled or 0) for doc_id, total, settled in session.execute(
-            select(ReadItem.document_id, func.count(), func.sum(case((_settled, 1), else_=0)))
-            .join(Document, _current()).group_by(ReadItem.document_id))}
-        first_open = dict(session.execute(
-            select(ReadItem.document_id, func.min(ReadItem.ordinal)).join(Document, _current())
-            .where(~_settled).group_by(ReadItem.document_id)).all())
-        first_ids: dict[int, str] = {}
-        if first_open:
-            first_ids = {d: i for d, o, i in session.execute(
-                select(ReadItem.document_id, ReadItem.ordinal, ReadItem.item_id).join(Document, _current())
-                .where(ReadItem.document_id.in_(list(first_open)), ReadItem.ordinal.in_(set(first_open.values()))))
-                if first_open.get(d) == o}
+        done = _settled_sets(session)
+        work = _work(session, done)
         dupes = _duplicates(session)
-        dupe_settled = {(d, i) for d, i in session.execute(
-            select(ItemSettlement.document_id, ItemSettlement.item_id)
-            .where(ItemSettlement.item_id.like("d:duplicate_report:%")))}
-        with_reason: set[int] | None = None
-        if reason is not None:
-            with_reason = set(session.scalars(select(ReadItem.document_id).join(Document, _current()).where(
-                ReadItem.reasons_text.like(f"% {reason} %"), ~_settled).distinct()))
-            if reason == "duplicate_report":
-                with_reason |= {d for d, others in dupes.items()
-                                if any((d, f"d:duplicate_report:{sha}") not in dupe_settled for _, sha in others)}
-        reasons_seen: set[str] = set()
+        with_reason = _open_with_reason(session, done, reason) if reason is not None else set()
+        reasons_seen: set[str] = {"duplicate_report"} if dupes else set()
         for text in session.scalars(select(ReadItem.reasons_text).join(Document, _current()).distinct()):
             reasons_seen.update(text.split())
-        if dupes:
-            reasons_seen.add("duplicate_report")
         docs = session.execute(select(Document.id, Document.sha256, Document.source, Document.agency, Document.year,
                                       Document.first_seen, Document.status)
                                .where(Document.current_reading_id.is_not(None))).all()
@@ -104,11 +127,11 @@ def queue(store: Store, *, agency: str | None = None, year: int | None = None, r
     agencies: set[str] = set()
     years: set[int] = set()
     for doc_id, sha, source, doc_agency, doc_year, first_seen, status in docs:
-        total, settled = counts.get(doc_id, (0, 0))
+        w = work.get(doc_id, _Work())
         dupe_ids = [f"d:duplicate_report:{o}" for _, o in dupes.get(doc_id, [])]
-        dupe_open = [i for i in dupe_ids if (doc_id, i) not in dupe_settled]
-        total += len(dupe_ids)
-        settled += len(dupe_ids) - len(dupe_open)
+        dupe_open = [i for i in dupe_ids if (doc_id, i) not in done]
+        total = w.total + len(dupe_ids)
+        settled = w.settled + len(dupe_ids) - len(dupe_open)
         items_total += total
         items_settled += settled
         approved += status == "approved"
@@ -118,9 +141,9 @@ def queue(store: Store, *, agency: str | None = None, year: int | None = None, r
             years.add(doc_year)
         if agency is not None and doc_agency != agency or year is not None and doc_year != year:
             continue
-        if with_reason is not None and doc_id not in with_reason:
+        if reason is not None and doc_id not in with_reason and not (reason == "duplicate_report" and dupe_open):
             continue
-        first = first_ids.get(doc_id)
+        first = w.first_open
         if dupe_open and (first is None or not first.startswith("d:")):
             first = dupe_open[0]  # document items come first, then duplicates, then cells (see document_items)
         out.append(QueueDocument(sha256=sha, source=source, agency=doc_agency, year=doc_year, ingested_at=first_seen,
@@ -139,33 +162,29 @@ def items(store: Store, sha256: str) -> list[Item]:
 
 
 def next_document(session: Session, after: str) -> str | None:
-    """The document the queue lists after `after` that has open work (wrapping to the first)."""
-    shas = [sha for sha, _ in _open_documents(session)]
-    if not shas:
+    """The document after `after` in the queue's order that has open work (wrapping around), checking the
+    candidates a few at a time: usually the very next one has."""
+    docs = session.execute(select(Document.id, Document.sha256, Document.first_seen, Document.status)
+                           .where(Document.current_reading_id.is_not(None))).all()
+    docs.sort(key=lambda r: (r[3] == "approved", r[2], r[1]))
+    shas = [r[1] for r in docs]
+    here = shas.index(after) if after in shas else -1
+    order = [(r[0], r[1]) for r in docs[here + 1:] + docs[:max(here, 0)]]
+    if not order:
         return None
-    if after in shas:
-        i = shas.index(after)
-        rest = shas[i + 1:] + shas[:i]
-        return rest[0] if rest else None
-    return shas[0]
-
-
-def _open_documents(session: Session) -> list[tuple[str, datetime]]:
-    """Documents with an unsettled stored item or an unsettled duplicate, in the queue's order."""
-    rows = set(session.scalars(select(ReadItem.document_id).join(Document, _current()).where(~_settled).distinct()))
+    done = _settled_sets(session)
     dupes = _duplicates(session)
-    if dupes:
-        settled = {(d, i) for d, i in session.execute(
-            select(ItemSettlement.document_id, ItemSettlement.item_id)
-            .where(ItemSettlement.item_id.like("d:duplicate_report:%")))}
-        rows |= {d for d, others in dupes.items()
-                 if any((d, f"d:duplicate_report:{sha}") not in settled for _, sha in others)}
-    if not rows:
-        return []
-    found = session.execute(select(Document.sha256, Document.first_seen, Document.status)
-                            .where(Document.id.in_(list(rows)))).all()
-    found.sort(key=lambda r: (r[2] == "approved", r[1], r[0]))
-    return [(sha, at) for sha, at, _ in found]
+    for start in range(0, len(order), 8):
+        chunk = order[start:start + 8]
+        ids = [d for d, _ in chunk]
+        open_docs = {d for d, item_id in session.execute(
+            select(ReadItem.document_id, ReadItem.item_id).join(Document, _current())
+            .where(ReadItem.document_id.in_(ids))) if (d, item_id) not in done}
+        open_docs |= {d for d in ids if any((d, f"d:duplicate_report:{o}") not in done for _, o in dupes.get(d, []))}
+        for d, sha in chunk:
+            if d in open_docs:
+                return sha
+    return None
 
 
 # ---------------------------------------------------------------- a card

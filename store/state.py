@@ -131,10 +131,12 @@ def duplicate_items(session: Session, doc: Document) -> list[Item]:
 
 def document_items(session: Session, doc: Document, ops: Operated) -> list[Item]:
     """Every item of the current reading, in reading order (document items first), with whether it is settled."""
-    rows = session.scalars(select(ReadItem).where(ReadItem.reading_id == doc.current_reading_id)
-                           .order_by(ReadItem.ordinal)).all()
-    stored = [Item(id=r.item_id, sha256=doc.sha256, kind=r.kind, reasons=tuple(r.reasons),  # type: ignore[arg-type]
-                   settled=False, summary=r.summary, table=r.table_index, page=r.page) for r in rows]
+    rows = session.execute(select(ReadItem.item_id, ReadItem.kind, ReadItem.reasons, ReadItem.summary,
+                                  ReadItem.table_index, ReadItem.page)
+                           .where(ReadItem.reading_id == doc.current_reading_id).order_by(ReadItem.ordinal))
+    stored = [Item(id=item_id, sha256=doc.sha256, kind=kind, reasons=tuple(reasons),  # type: ignore[arg-type]
+                   settled=False, summary=summary, table=table, page=page)
+              for item_id, kind, reasons, summary, table, page in rows]
     docs = [i for i in stored if i.kind == "document"]
     rest = [i for i in stored if i.kind != "document"]
     items = [*docs, *duplicate_items(session, doc), *rest]
