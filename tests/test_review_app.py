@@ -350,6 +350,7 @@ def test_enter_without_a_suggestion_confirms_the_reading(client, store):
     assert response.status_code == 200, response.text
     after = card(store, SHA_A, target)
     assert after.current == "3" and after.item.settled
+    assert '<span class="done">settled</span></h1>' in client.get(item_path(SHA_A, target)).text
 
 
 def test_stale_version_is_refused_with_409_and_the_card_stays(client, store):
