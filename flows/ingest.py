@@ -198,17 +198,19 @@ def _run(paths: list[str], out: Path, cfg: Config, progress: LocalHook | None, p
 def _store(store: Store, path: str, record: Record, pages: list[PageResult], templates: list[Template],
            summary: Summary) -> bool:
     """One document into the store, in one transaction; a failure is that document's alone. Whether the
-    store holds its reading now."""
-    from sqlalchemy.exc import SQLAlchemyError
+    store holds its reading now.
 
+    Any exception counts, a bug included: its transaction is rolled back, the JSON record is written
+    already, and the next document must still be saved and the summary written.
+    """
     from store.db import StoreError, safe_url
     from store.ingest import save_reading
 
     snapshots = {p.number: p.snapshot for p in pages if p.snapshot is not None}
     try:
         saved = save_reading(store, record, snapshots, templates=templates)
-    except (StoreError, SQLAlchemyError, OSError) as exc:
-        reason = " ".join(str(exc).split())[:300]
+    except Exception as exc:  # noqa: BLE001 - see above
+        reason = _one_line(exc) if isinstance(exc, StoreError | OSError) else f"{type(exc).__name__}: {_one_line(exc)}"
         summary.failures.append(Failure(path, f"not stored in {safe_url(store.url)} ({reason})"))
         summary.store_failed += 1
         return False
@@ -221,19 +223,21 @@ def _store(store: Store, path: str, record: Record, pages: list[PageResult], tem
 
 def _review_counts(store: Store, shas: list[str], summary: Summary) -> None:
     """What this run left for the operators: its documents with open items, and how many."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from store.db import StoreError
     from store.queue import queue
 
     wanted = set(shas)
     try:
         docs = [d for d in queue(store).documents if d.sha256 in wanted]
-    except (StoreError, SQLAlchemyError) as exc:  # the records and the store are written: only the count is lost
-        summary.failures.append(Failure(summary.store or store.url, f"review queue not counted ({exc})"))
+    except Exception as exc:  # noqa: BLE001 - the records and the store are written: only the count is lost
+        reason = f"{type(exc).__name__}: {_one_line(exc)}"
+        summary.failures.append(Failure(summary.store or store.url, f"review queue not counted ({reason})"))
         return
     summary.review_documents = sum(d.open_items > 0 for d in docs)
     summary.review_items = sum(d.open_items for d in docs)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def _finish(info: DocumentInfo, pages: list[PageResult], cfg: Config, templates: list[Template],
