@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,13 @@ def _identity(session: Session, doc: Document, reading: Reading) -> None:
     doc.year = int(year) if year else (None if "identity:year" in forced else reading.year)
 
 
+def _type_of(value: object) -> str | None:
+    """A field's type when no template names it: what its value is (a count, an amount, text)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    return "integer" if isinstance(value, int) else "decimal" if isinstance(value, Decimal) else "text"
+
+
 def _rows(record: Record, reading_id: int, document_id: int, w: Words, template: Template | None,
           snapshot_ids: Mapping[int, int], snapshots: Mapping[int, PageSnapshot]) -> dict[type, list[dict[str, Any]]]:
     field_at = {(f.table, f.row, f.col): k for k, f in record.fields.items() if f.table is not None}
@@ -246,7 +254,8 @@ def _rows(record: Record, reading_id: int, document_id: int, w: Words, template:
               "field_key": field_at.get((i, c.row, c.col))}
              for i, t in enumerate(record.tables) for c in t.cells]
     value_types = template.value_types if template is not None else {}
-    fields = [{"reading_id": reading_id, "key": k, "value_type": value_types.get(k), "value": stored_value(f.value),
+    fields = [{"reading_id": reading_id, "key": k, "value_type": value_types.get(k) or _type_of(f.value),
+               "value": stored_value(f.value),
                "text": f.text, "confidence": f.confidence, "needs_review": f.needs_review, "flags": list(f.flags),
                "reasons": list(f.reasons), "suggestion": stored_value(f.suggestion), "page": f.page,
                "table_index": f.table, "row": f.row, "col": f.col,
@@ -313,7 +322,9 @@ def save_reading(store: Store, record: Record, snapshots: Mapping[int, PageSnaps
         doc.last_seen = at
         _identity(session, doc, reading)
         session.flush()
-        refresh_status(session, doc, operated(session, doc.id), INGEST_OPERATOR, settling=False)
+        # nothing to review and every 勾稽关系 holding: approved as it stands (the audit says by ingest); an
+        # approved document whose new reading brings work is reopened
+        refresh_status(session, doc, operated(session, doc.id), INGEST_OPERATOR, settling=True)
         return SavedReading(doc.id, reading.id, created=True)
 
 

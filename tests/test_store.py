@@ -411,6 +411,17 @@ def test_duplicate_report_items_and_filters(store):
     assert (eb.record.report.year, ea.record.report.year) == (2022, 2021)
 
 
+def test_a_document_with_nothing_to_review_is_approved_at_ingest(store):
+    record = make_record(total=13, suggestion=None)
+    cells = [c.model_copy(update={"needs_review": False, "flags": []}) for c in record.tables[0].cells]
+    record = record.model_copy(update={"template": None, "tables": [
+        record.tables[0].model_copy(update={"cells": cells, "template_table": "applications"})]})
+    S.save_reading(store, record, {})
+    (doc,) = S.queue(store).documents
+    assert (doc.status, doc.open_items) == ("approved", 0)
+    assert [(a.operator, a.action) for a in S.audit(store)] == [("reportscan ingest", "approve (automatic)")]
+
+
 def test_queue_orders_open_work_first_and_approved_last(store):
     S.save_reading(store, make_record(SHA_A), {})
     S.save_reading(store, make_record(SHA_B, agency="乙"), {})
@@ -519,3 +530,62 @@ def test_a_real_record_round_trips(store, real_record):
             f = real_record.fields[c.field_key]
             assert (c.text, c.confidence, list(c.flags)) == (f.text, f.confidence, f.flags)
             assert [v.text for v in c.constraints] == [real_record.constraints[i].text for i in f.constraints]
+
+
+# ---------------------------------------------------------------- two operators at once; document items
+
+
+def test_two_operators_saving_one_cell_at_once_one_is_refused(store):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    S.save_reading(store, make_record(), {})
+    start = Barrier(2)
+
+    def save(name: str) -> str:
+        start.wait()
+        try:
+            S.correct(store, SHA_A, f"f:{TOTAL}", "13" if name == "ann" else "14", name, 0)
+        except S.Conflict:
+            return "refused"
+        return "saved"
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(save, ["ann", "bob"]))
+    assert results == ["refused", "saved"]
+    rows = S.audit(store, SHA_A)
+    assert len(rows) == 1 and card_of(store, SHA_A, f"f:{TOTAL}").current == rows[0].new
+
+
+def test_uncertain_pages_and_unmatched_tables_are_document_items(store):
+    record = make_record()
+    cells = [c.model_copy(update={"flags": [*c.flags, "grid_uncertain"]}) if c.row == 2 else c
+             for c in record.tables[0].cells]
+    odd = Table(page=2, bbox=(0, 0, 100, 100), n_rows=1, n_cols=1,
+                cells=[Cell(row=0, col=0, bbox=(0, 0, 100, 100), text="x", confidence=0.2, needs_review=True,
+                            flags=["low_confidence"], kind="label")])
+    record = record.model_copy(update={
+        "pages": 3, "tables": [record.tables[0].model_copy(update={"cells": cells}), odd],
+        "page_info": [PageInfo(page=1, rotation=0, skew=0.0), PageInfo(page=2, rotation=90, skew=0.5),
+                      PageInfo(page=3, rotation=0, skew=0.0, error="orientation uncertain")]})
+    S.save_reading(store, record, {1: snapshot()})
+    found = {i.id: (i.reasons, i.table, i.page) for i in S.items(store, SHA_A)}
+    assert found["d:table_unmatched:1"] == (("table_unmatched",), 1, 2)
+    assert found["d:page_uncertain:1"] == (("page_uncertain",), 0, 1)
+    assert found["d:page_uncertain:3"] == (("page_uncertain",), None, 3)
+    assert "c:2:1:0:0" in found  # a label of a table no template knows is not known to be a label: work
+    c = card_of(store, SHA_A, "d:page_uncertain:1")
+    assert (c.table, c.page, c.image_id is not None, c.value_type) == (0, 1, True, None)
+    assert c.constraints and c.constraints[0].status == "fails"
+    out = S.settle_item(store, SHA_A, "d:page_uncertain:3", "ann")
+    assert out.next_item is not None and "d:page_uncertain:3" not in [
+        i.id for i in S.items(store, SHA_A) if not i.settled]
+    S.undo(store, SHA_A, "d:page_uncertain:3", "bob")
+    assert not next(i for i in S.items(store, SHA_A) if i.id == "d:page_uncertain:3").settled
+    assert [(a.action, a.target) for a in S.audit(store, SHA_A)] == [("settle", "d:page_uncertain:3"),
+                                                                     ("undo", "d:page_uncertain:3")]
+    assert S.table_view(store, SHA_A, 1).template_table is None
+    with pytest.raises(S.NotFound):
+        S.table_view(store, SHA_A, 7)
+    with pytest.raises(S.NotFound):
+        S.page_image(store, 999)
