@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from PIL import Image
 from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from store.db import NotFound, Store
 from store.models import Correction, Document, ItemSettlement, Page, ReadCell, ReadField, ReadItem, ReadTable, Snapshot
@@ -38,7 +39,8 @@ from store.views import (
 )
 
 
-def _current() -> object:
+def _current() -> ColumnElement[bool]:
+    """An item of a document's current reading (older readings' items stay, unused)."""
     return and_(Document.id == ReadItem.document_id, Document.current_reading_id == ReadItem.reading_id)
 
 
@@ -225,11 +227,9 @@ def card(store: Store, sha256: str, item_id: str) -> Card:
         nxt_doc = next_document(session, sha256)
         nxt_doc = None if nxt_doc == sha256 else nxt_doc
         correction = ops.in_force.get(item_id)
-        change = ops.changes.get(item_id)
         common = dict(sha256=sha256, item=item, prev_item=prev_item, next_item=next_item, next_document=nxt_doc,
                       version=ops.version(item_id), corrected_by=correction.operator if correction else None,
                       corrected_at=correction.at if correction else None)
-        del change
         if item.kind == "field":
             key = item_id[2:]
             f = session.scalars(select(ReadField).where(ReadField.reading_id == reading_id,
@@ -324,12 +324,6 @@ def table_view(store: Store, sha256: str, table: int) -> TableView:
                          open_suggestions=open_suggestions)
 
 
-def table_constraints(session: Session, doc: Document, table: int | None) -> list[ConstraintView]:
-    assert doc.current_reading_id is not None
-    return checked(session, doc, operated(session, doc.id), constraint_rows(session, doc.current_reading_id,
-                                                                            table=table))
-
-
 # ---------------------------------------------------------------- images
 
 
@@ -370,5 +364,5 @@ def crop(store: Store, image_id: int, bbox: tuple[int, int, int, int], margin: i
 
 __all__ = [
     "Card", "CellView", "ConstraintView", "Item", "ItemReason", "Progress", "Queue", "QueueDocument", "TableView",
-    "card", "crop", "items", "next_document", "page_image", "queue", "table_constraints", "table_view",
+    "card", "crop", "items", "next_document", "page_image", "queue", "table_view",
 ]
