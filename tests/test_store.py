@@ -589,3 +589,16 @@ def test_uncertain_pages_and_unmatched_tables_are_document_items(store):
         S.table_view(store, SHA_A, 7)
     with pytest.raises(S.NotFound):
         S.page_image(store, 999)
+
+
+def test_the_images_folder_is_recorded_at_first_ingest(store, tmp_path):
+    S.save_reading(store, make_record(), {1: snapshot()})
+    image_id = card_of(store, SHA_A, f"f:{TOTAL}").image_id
+    again = S.open_store(store.url, create=False)  # no folder given: the store says where its images are
+    try:
+        assert again.images_dir == store.images_dir == (tmp_path / "images").resolve()
+        assert S.page_image(again, image_id)[0] == snapshot().data
+    finally:
+        again.close()
+    files = [p for p in store.images_dir.rglob("*") if p.is_file()]
+    assert len(files) == 1 and files[0].suffix == ".jpg" and not files[0].name.startswith(".")
