@@ -211,6 +211,38 @@ def test_users_add_and_disable(tmp_path):
     assert r.returncode == 1 and "nobody" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_review_serves_the_store_and_refuses_a_missing_one(tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    r = run("review", "--db", f"sqlite:///{tmp_path}/none.db")
+    assert r.returncode == 2 and "db upgrade" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert run("review", "--db", f"sqlite:///{tmp_path}/none.db", "--port", "70000").returncode == 2
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert run("db", "upgrade", "--db", url).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*REPORTSCAN, "review", "--db", url, "--port", str(port), "--operator", "tester"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while page is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                    page = (resp.status, resp.read().decode())
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None and page[0] == 200, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert "<html" in page[1]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie (an exited child nobody reaped yet: this sandbox's pid 1 may not)."""
     try:
