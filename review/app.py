@@ -46,6 +46,7 @@ from store import (
     confirm,
     correct,
     crop,
+    identity,
     items,
     mark_source_inconsistent,
     open_store,
@@ -74,6 +75,7 @@ NOTICES: Mapping[str, str] = {
     "marked": "The constraint is marked source-inconsistent: the printed report itself does not add up.",
     "unmarked": "The constraint is no longer marked source-inconsistent.",
     "settled": "The item is settled.",
+    "identity": "The report's agency or year is corrected.",
 }
 STATE_NAMES: Mapping[str, str] = {
     "read": "read",
@@ -326,7 +328,8 @@ def _install_views(app: FastAPI, store: Store, pages: Jinja2Templates) -> None:
         its = items(store, sha)
         tables = sorted({i.table for i in its if i.table is not None})
         return _render(pages, request, "document.html",
-                       {"doc": document, "items": its, "tables": tables, "audit": audit(store, sha)})
+                       {"doc": document, "items": its, "tables": tables, "audit": audit(store, sha),
+                        "identity": identity(store, sha)})
 
     @app.get("/doc/{sha}/items", response_class=HTMLResponse)
     def document_items(request: Request, sha: str, operator: str = Depends(current_operator)) -> Response:
@@ -470,6 +473,17 @@ def _install_actions(app: FastAPI, store: Store, pages: Jinja2Templates) -> None
         mark = on == "1"
         mark_source_inconsistent(store, sha, index, operator, on=mark)
         return _redirect(_back(back, sha), "marked" if mark else "unmarked")
+
+    @app.post("/doc/{sha}/identity/{part}", dependencies=guarded)
+    def correct_identity(sha: str, part: str, version: int = Form(...), value: str = Form(""),
+                         operator: str = Depends(current_operator)) -> Response:
+        """The report's agency or year, corrected on the document page (a bad year or a stale version is
+        refused by the store and shown as its message)."""
+        _check_sha(sha)
+        if part not in ("agency", "year"):
+            raise NotFound(f"no identity part {part!r}: agency or year")
+        correct(store, sha, f"identity:{part}", value.strip(), operator, version)
+        return _redirect(doc_url(sha), "identity")
 
     @app.post("/doc/{sha}/approve", dependencies=guarded)
     def approve_doc(sha: str, operator: str = Depends(current_operator)) -> Response:

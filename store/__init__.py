@@ -19,12 +19,13 @@ from store.db import Conflict, InvalidValue, NotFound, Store, StoreError, defaul
 from store.export import EffectiveRecord, FieldSource, effective_records
 from store.ingest import SavedReading, save_reading
 from store.operators import add_operator, disable_operator, operator_enabled, verify_operator
-from store.queue import card, crop, items, page_image, queue, table_view
+from store.queue import card, crop, identity, items, page_image, queue, table_view
 from store.views import (
     AuditRow,
     Card,
     CellView,
     ConstraintView,
+    IdentityPart,
     Item,
     ItemReason,
     Outcome,
@@ -35,10 +36,10 @@ from store.views import (
 )
 
 __all__ = [
-    "AuditRow", "Card", "CellView", "Conflict", "ConstraintView", "EffectiveRecord", "FieldSource", "InvalidValue",
-    "Item", "ItemReason", "NotFound", "Outcome", "Progress", "Queue", "QueueDocument", "SavedReading", "Store",
-    "StoreError", "TableView", "accept_table", "add_operator", "approve", "audit", "card", "confirm", "correct",
-    "crop", "default_url", "disable_operator", "effective_records", "items", "mark_source_inconsistent",
-    "open_store", "operator_enabled", "page_image", "queue", "reopen", "safe_url", "save_reading", "settle_item",
-    "table_view", "undo", "upgrade", "verify_operator",
+    "AuditRow", "Card", "CellView", "Conflict", "ConstraintView", "EffectiveRecord", "FieldSource", "IdentityPart",
+    "InvalidValue", "Item", "ItemReason", "NotFound", "Outcome", "Progress", "Queue", "QueueDocument", "SavedReading",
+    "Store", "StoreError", "TableView", "accept_table", "add_operator", "approve", "audit", "card", "confirm",
+    "correct", "crop", "default_url", "disable_operator", "effective_records", "identity", "items",
+    "mark_source_inconsistent", "open_store", "operator_enabled", "page_image", "queue", "reopen", "safe_url",
+    "save_reading", "settle_item", "table_view", "undo", "upgrade", "verify_operator",
 ]

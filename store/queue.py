@@ -17,7 +17,18 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from store.db import NotFound, Store
-from store.models import Correction, Document, ItemSettlement, Page, ReadCell, ReadField, ReadItem, ReadTable, Snapshot
+from store.models import (
+    Correction,
+    Document,
+    ItemSettlement,
+    Page,
+    ReadCell,
+    ReadField,
+    Reading,
+    ReadItem,
+    ReadTable,
+    Snapshot,
+)
 from store.state import (
     checked,
     constraint_rows,
@@ -30,6 +41,7 @@ from store.views import (
     Card,
     CellView,
     ConstraintView,
+    IdentityPart,
     Item,
     ItemReason,
     Progress,
@@ -269,6 +281,25 @@ def card(store: Store, sha256: str, item_id: str) -> Card:
                     bbox=_bbox(table_bbox), image_id=_image_id(session, reading_id, item.page), row_label=None,
                     col_label=None, value_type=None, text=item.summary, confidence=None, reasons=(item.summary,),
                     flags=item.reasons, read_value=None, suggestion=None, current=None, constraints=views)
+
+
+def identity(store: Store, sha256: str) -> list[IdentityPart]:
+    """The report's agency and year, read and in force, with the versions their corrections need."""
+    with store.session() as session:
+        doc = document(session, sha256)
+        ops = operated(session, doc.id)
+        reading = session.get(Reading, doc.current_reading_id)
+        assert reading is not None
+        parts = (("identity:agency", reading.agency or "", reading.agency_confidence),
+                 ("identity:year", "" if reading.year is None else str(reading.year), reading.year_confidence))
+        out = []
+        for target, read, confidence in parts:
+            correction = ops.in_force.get(target)
+            out.append(IdentityPart(target=target, read=read, confidence=confidence,
+                                    current=correction.value if correction else read,
+                                    corrected_by=correction.operator if correction else None,
+                                    version=ops.version(target)))
+        return out
 
 
 # ---------------------------------------------------------------- a table

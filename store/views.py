@@ -131,6 +131,19 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class IdentityPart:
+    """The report's agency or year as an operator sees it on the document page: read, in force, and the
+    version a correction must send back (identity parts are targets like cells, `identity:agency|year`)."""
+
+    target: str  # identity:agency | identity:year
+    read: str  # as the machine read it ("" when it found none)
+    confidence: float | None
+    current: str  # in force: a correction wins
+    corrected_by: str | None
+    version: int
+
+
+@dataclass(frozen=True)
 class AuditRow:
     id: int
     at: datetime
@@ -143,6 +156,7 @@ class AuditRow:
 
 
 __all__ = [
-    "AuditRow", "Card", "CellView", "ConstraintState", "ConstraintView", "Item", "ItemReason", "Outcome",
+    "AuditRow", "Card", "CellView", "ConstraintState", "ConstraintView", "IdentityPart", "Item", "ItemReason",
+    "Outcome",
     "Progress", "Queue", "QueueDocument", "TableView",
 ]

@@ -30,7 +30,7 @@ from ocr.model import (
 )
 from review.app import create_app
 from review.settings import ReviewSettings
-from store import audit, card, items, open_store, queue, save_reading, table_view
+from store import audit, card, identity, items, open_store, queue, save_reading, table_view
 from store.operators import add_operator, disable_operator
 
 SHA_A = "a" * 64
@@ -398,6 +398,31 @@ def test_undo_restores_the_reading_and_the_audit_keeps_both(client, store):
     assert card(store, SHA_A, target).current == "12"
     rows = [(a.action, a.old, a.new) for a in audit(store, SHA_A) if a.target == target]
     assert rows == [("correct", "12", "13"), ("undo", "13", "12")]
+
+
+def test_the_year_is_corrected_on_the_document_page_and_the_duplicate_goes(client, store):
+    def duplicates(sha: str) -> list[str]:
+        return [i.id for i in items(store, sha) if "duplicate_report" in i.reasons]
+
+    assert duplicates(SHA_A) == [f"d:duplicate_report:{SHA_B}"]
+    page = client.get(f"/doc/{SHA_B}")
+    assert 'action="/doc/' + SHA_B + '/identity/year"' in page.text and AGENCY in page.text
+    year = next(p for p in identity(store, SHA_B) if p.target == "identity:year")
+    assert (year.read, year.current, year.version) == ("2023", "2023", 0)
+    csrf = token(client, f"/doc/{SHA_B}")
+    bad = post(client, f"/doc/{SHA_B}/identity/year", {"value": "20x3", "version": "0"}, htmx=False, csrf=csrf)
+    assert bad.status_code == 422
+    done = post(client, f"/doc/{SHA_B}/identity/year", {"value": "2022", "version": "0"}, htmx=False, csrf=csrf)
+    assert done.status_code == 303 and done.headers["location"].endswith("?done=identity")
+    assert duplicates(SHA_A) == [] and queue(store, year=2022).documents[0].sha256 == SHA_B
+    stale = post(client, f"/doc/{SHA_B}/identity/year", {"value": "2021", "version": "0"}, htmx=False, csrf=csrf)
+    assert stale.status_code == 409
+    year = next(p for p in identity(store, SHA_B) if p.target == "identity:year")
+    assert (year.current, year.corrected_by, year.version) == ("2022", "alice", 1)
+    assert [(a.action, a.old, a.new) for a in audit(store, SHA_B) if a.target == "identity:year"] == [
+        ("correct", "2023", "2022")]
+    assert post(client, f"/doc/{SHA_B}/identity/sha", {"value": "x", "version": "0"}, htmx=False,
+                csrf=csrf).status_code == 404
 
 
 def test_accept_table_takes_every_suggestion(client, store):
