@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own logs")
     ing.add_argument("--db", metavar="URL", help="the store the records are saved to (default: SQLite in --out, "
                                                  "sqlite:///OUT/reportscan.db; or postgresql+psycopg://...)")
+    ing.add_argument("--images", type=Path, metavar="DIR",
+                     help="folder for the page images the review page shows (default: beside a SQLite store; for "
+                          "PostgreSQL the folder its first ingest recorded, else ./images)")
 
     smp = sub.add_parser("samples", help="generate sample scans with ground truth")
     smp.add_argument("--out", required=True, type=Path)
@@ -193,7 +196,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             with long_lived_imports():
                 from flows.report import run_ingest
 
-            summary = run_ingest(paths, args.out, cfg, api, pool, db_url)
+            summary = run_ingest(paths, args.out, cfg, api, pool, db_url, args.images)
     except ServerError as exc:
         print(f"reportscan: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
@@ -211,7 +214,7 @@ def _ingest_store(args: argparse.Namespace) -> tuple[str, int | None]:
 
     url = args.db or default_url(args.out)
     try:
-        open_store(url, create=True).close()
+        open_store(url, args.images, create=True).close()
     except StoreError as exc:
         return url, _usage_error(f"--db: {exc}")
     return url, None

@@ -106,24 +106,26 @@ def task_runner_for(pool: PagePool | None) -> ThreadPoolTaskRunner:
 
 
 def run_batch(paths: list[str], out_dir: str, cfg: Config, pool: PagePool | None,
-              progress: LocalHook | None = None, db_url: str | None = None) -> Summary:
+              progress: LocalHook | None = None, db_url: str | None = None, images_dir: str | None = None
+              ) -> Summary:
     """The ingest flow with the task runner that fits `pool`."""
     flow_ = ingest_flow.with_options(task_runner=task_runner_for(pool))
-    return flow_(paths, out_dir, cfg, progress, pool, db_url)
+    return flow_(paths, out_dir, cfg, progress, pool, db_url, images_dir)
 
 
 @flow(name="reportscan-ingest", validate_parameters=False, log_prints=False, persist_result=False)
 def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook | None = None,
-                pool: PagePool | None = None, db_url: str | None = None) -> Summary:
+                pool: PagePool | None = None, db_url: str | None = None, images_dir: str | None = None) -> Summary:
     """Probe, fan pages out, assemble and write each record and save it to the store (`db_url`, default
-    `<out_dir>/reportscan.db`); bad files are reported, never fatal.
+    `<out_dir>/reportscan.db`; its page images in `images_dir`, default the store's own folder); bad files
+    are reported, never fatal.
 
     The store is a URL, not an open store, so a deployment can pass it as a plain parameter; it is opened
     once here for the whole run.
     """
     out = Path(out_dir)
     summary = Summary()
-    store = _open_store(db_url, out, summary)
+    store = _open_store(db_url, images_dir, out, summary)
     try:
         _run(paths, out, cfg, progress, pool, store, summary)
     finally:
@@ -132,7 +134,7 @@ def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook
     return summary
 
 
-def _open_store(db_url: str | None, out: Path, summary: Summary) -> Store | str:
+def _open_store(db_url: str | None, images_dir: str | None, out: Path, summary: Summary) -> Store | str:
     """The run's store, or why it cannot be opened: the records are still written, and each document then
     fails with that reason (the CLI checks the store before any OCR, so this is a deployment's case)."""
     from store.db import StoreError, default_url, open_store, safe_url
@@ -140,7 +142,7 @@ def _open_store(db_url: str | None, out: Path, summary: Summary) -> Store | str:
     url = db_url or default_url(out)
     summary.store = safe_url(url)
     try:
-        return open_store(url, create=True)
+        return open_store(url, Path(images_dir) if images_dir else None, create=True)
     except StoreError as exc:
         return str(exc)
 

@@ -17,7 +17,7 @@ from ocr.config import Config
 
 
 def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | None = None,
-               pool: PagePool | None = None, db_url: str | None = None) -> Summary:
+               pool: PagePool | None = None, db_url: str | None = None, images_dir: Path | None = None) -> Summary:
     """Run the batch on `pool` against `api` (the run's own server, still starting) or the configured
     Prefect API, saving to the store at `db_url` (default: `<out>/reportscan.db`)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -35,7 +35,8 @@ def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | Non
             api.stop()
         url = configured or (api.wait() if api is not None else None)
         with temporary_settings({PREFECT_API_URL: url} if url else {}):
-            summary = run_batch(files, str(out), cfg, pool, LocalHook(progress), db_url)
+            summary = run_batch(files, str(out), cfg, pool, LocalHook(progress), db_url,
+                                str(images_dir) if images_dir else None)
     for f in summary.failures:
         print(f"{f.path}: {f.reason}", file=sys.stderr)
     table = Table(title="reportscan ingest")

@@ -217,3 +217,31 @@ def test_a_store_that_fails_fails_its_document_only(ingested, tmp_path):
     assert summary["store_failed"] == 1 and summary["stored"] == 0
     assert any("not stored" in f["reason"] for f in summary["failures"]) and "Traceback" not in r.stderr
     shutil.rmtree(out)
+
+
+def test_ingest_into_postgresql_and_export_from_it(pg_url, tmp_path):
+    """The same command line on PostgreSQL: stored once, images where --images says, exported back."""
+    from store.db import open_store
+    from store.queue import page_image, table_view
+
+    out, images = tmp_path / "out", tmp_path / "images"
+    r = run("ingest", SAMPLE, "--out", out, "--workers", "1", "--db", pg_url, "--images", images)
+    assert r.returncode == 0, r.stderr
+    assert "reportscan review --db postgresql" in r.stderr and not (out / "reportscan.db").exists()
+    summary = json.loads((out / "_summary.json").read_text())
+    assert summary["stored"] + summary["already_stored"] == 1 and summary["store_failed"] == 0
+    record = _record(out)
+    store = open_store(pg_url, images, create=False)
+    try:
+        view = table_view(store, record.sha256, 0)
+        assert view.image_id is not None and page_image(store, view.image_id)[1] == "image/jpeg"
+    finally:
+        store.close()
+    if summary["stored"]:
+        assert len(list(images.rglob("*.jpg"))) == len({t.page for t in record.tables})
+    r = run("export", "--db", pg_url, "--format", "jsonl", "--to", tmp_path / "x")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in (tmp_path / "x" / "fields.jsonl").read_text().splitlines()]
+    mine = {row["field"]: row for row in rows if row["sha256"] == record.sha256 and row["field"]}
+    assert mine.keys() == record.fields.keys()
+    assert all(mine[k]["value_source"] in ("read", "repaired") for k in mine)
