@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                                                  "sqlite:///OUT/reportscan.db; or postgresql+psycopg://...)")
     ing.add_argument("--images", type=Path, metavar="DIR",
                      help="folder for the page images the review page shows (default: beside a SQLite store; for "
-                          "PostgreSQL the folder its first ingest recorded, else ./images)")
+                          "PostgreSQL the folder its first ingest recorded, else images/ in --out)")
 
     smp = sub.add_parser("samples", help="generate sample scans with ground truth")
     smp.add_argument("--out", required=True, type=Path)
@@ -214,7 +214,7 @@ def _ingest_store(args: argparse.Namespace) -> tuple[str, int | None]:
 
     url = args.db or default_url(args.out)
     try:
-        open_store(url, args.images, create=True).close()
+        open_store(url, args.images, create=True, fallback_images=args.out / "images").close()
     except StoreError as exc:
         return url, _usage_error(f"--db: {exc}")
     return url, None

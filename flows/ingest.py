@@ -142,7 +142,8 @@ def _open_store(db_url: str | None, images_dir: str | None, out: Path, summary: 
     url = db_url or default_url(out)
     summary.store = safe_url(url)
     try:
-        return open_store(url, Path(images_dir) if images_dir else None, create=True)
+        return open_store(url, Path(images_dir) if images_dir else None, create=True,
+                          fallback_images=out / "images")
     except StoreError as exc:
         return str(exc)
 

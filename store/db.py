@@ -169,12 +169,13 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, images_dir: Path | None = None, *, create: bool = True) -> Store:
+def open_store(url: str, images_dir: Path | None = None, *, create: bool = True,
+               fallback_images: Path | None = None) -> Store:
     """The store at `url`, created or upgraded when `create`, else refused unless it is at the newest schema.
 
     The images folder: `images_dir` when given; else the one recorded in the store (PostgreSQL keeps no
-    folder of its own, so the first ingest records one); else `images` beside a SQLite file, or in the
-    current folder for PostgreSQL.
+    folder of its own, so the first ingest records one); else `images` beside a SQLite file; else
+    `fallback_images` (ingest passes its output folder's), or `images` in the current folder.
     """
     parsed = _parse(url)
     sqlite_file = (Path(parsed.database) if parsed.get_backend_name() == "sqlite"
@@ -203,6 +204,8 @@ def open_store(url: str, images_dir: Path | None = None, *, create: bool = True)
         folder = Path(recorded)
     elif sqlite_file is not None:
         folder = sqlite_file.resolve().parent / "images"
+    elif fallback_images is not None:
+        folder = Path(fallback_images)
     else:
         folder = Path.cwd() / "images"
     return Store(url=url, images_dir=folder.resolve(), engine=engine)
