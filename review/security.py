@@ -20,7 +20,6 @@ import hmac
 import html
 import ipaddress
 import os
-import re
 import secrets
 import socket
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from sqlalchemy.engine import make_url
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from review.settings import LOOPBACK_NAMES, ReviewSettings, is_loopback
+from review.settings import LOOPBACK_NAMES, ReviewSettings, host_name, is_loopback
 from store.db import Store, StoreError
 from store.operators import add_operator, operator_enabled, verify_operator
 
@@ -64,7 +63,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 _SCOPE_OPERATOR = "reportscan.operator"
 _SCOPE_GATES = "reportscan.gates"
 _SCOPE_CSRF_CHECKED = "reportscan.csrf_checked"
-_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 
 
 class SecurityError(Exception):
@@ -83,35 +81,6 @@ class Gates:
 
 
 # --- Host names ---------------------------------------------------------------------------------------------
-
-
-def host_name(value: str | None) -> str | None:
-    """The host of a Host header or --allowed-host entry, lower-cased, without port or brackets; None if malformed."""
-    if value is None:
-        return None
-    value = value.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        rest = value[end + 1 :]
-        if end < 0 or (rest and not re.fullmatch(r":\d{1,5}", rest)):
-            return None
-        return _ip_or_none(value[1:end])
-    if value.count(":") > 1:  # a bare IPv6 address: only in our own configuration, never in a valid Host header
-        return _ip_or_none(value)
-    name, _, port = value.partition(":")
-    if port and not re.fullmatch(r"\d{1,5}", port):
-        return None
-    name = name.rstrip(".")
-    if not _HOST_NAME.fullmatch(name):
-        return None
-    return name
-
-
-def _ip_or_none(text: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
 
 
 def _is_wildcard(host: str) -> bool:

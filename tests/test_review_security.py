@@ -330,3 +330,9 @@ def test_the_secret_key_is_made_once_beside_the_store_and_kept_private(db, tmp_p
     key.chmod(0o644)
     with pytest.raises(SecurityError, match="readable by others"):
         create_app(settings)
+
+
+def test_a_malformed_host_or_allowed_host_is_a_usage_error_before_anything_starts(db):
+    for settings in ({"host": "a b"}, {"allowed_hosts": ("review.example", "http://x/")}, {"port": 70000}):
+        with pytest.raises(ValueError, match="review settings"):
+            ReviewSettings(db_url=db, **settings)
