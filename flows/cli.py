@@ -162,9 +162,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         load_templates()
     except TemplateError as exc:
         return _usage_error(str(exc))
-    files, path_errors = find_inputs(args.paths)
-    for e in path_errors:
-        print(e, file=sys.stderr)
+    duplicates: list[str] = []
+    files, path_errors = find_inputs(args.paths, duplicates)
+    for line in (*duplicates, *path_errors):
+        print(line, file=sys.stderr)
     if not files:
         print("reportscan: nothing to process", file=sys.stderr)
         return EXIT_INPUT
@@ -204,7 +205,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print("reportscan: interrupted; the records already written are whole, the rest were not written",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    if duplicates or path_errors:
+        print(_paths_line(len(duplicates), path_errors), file=sys.stderr)
     return EXIT_INPUT if summary.failures or path_errors else EXIT_OK
+
+
+def _paths_line(duplicates: int, path_errors: list[str]) -> str:
+    """The summary's word on what never reached the flow: its table counts documents read, not paths named."""
+    links = sum("dangling or looping link" in e for e in path_errors)
+    parts = [f"{duplicates} duplicate{'s' * (duplicates != 1)} read once"] if duplicates else []
+    if links:
+        parts.append(f"{links} dangling or looping link{'s' * (links != 1)} failed")
+    if len(path_errors) > links:
+        parts.append(f"{len(path_errors) - links} other bad path{'s' * (len(path_errors) - links != 1)}")
+    return "not ingested: " + ", ".join(parts) + " (named above)"
 
 
 def _ingest_store(args: argparse.Namespace) -> tuple[str, int | None]:

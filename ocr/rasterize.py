@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import re
 import subprocess
 import tempfile
@@ -48,28 +49,51 @@ class DocumentInfo:
     page_sizes: tuple[tuple[int, int], ...]  # pixels each page will have once rasterized
 
 
-def find_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """Files named, plus supported files found (recursively) in named folders; and a line per bad path."""
+def find_inputs(paths: list[str], notes: list[str] | None = None) -> tuple[list[Path], list[str]]:
+    """Files named, plus supported files found (recursively) in named folders; and a line per bad path.
+
+    A folder's links to files are followed, but two kinds are never dropped without a word (a user who
+    links scans into a folder must see what became of each): a dangling or looping link is a bad path (a
+    failed input), and a link to a file already in the run is named as its duplicate in `notes` (read
+    once, not a failure).
+    """
     files: list[Path] = []
     errors: list[str] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
-            if not found:
+            found = []
+            for f in sorted(p.rglob("*")):
+                if f.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    continue
+                if f.is_file():
+                    found.append(f)
+                elif f.is_symlink() and not f.exists():  # exists() is False for a loop as for a dangling link
+                    errors.append(f"{f}: dangling or looping link ({_link_target(f)}), not read")
+            if not found and not any(e.startswith(f"{p}{os.sep}") for e in errors):
                 errors.append(f"{p}: folder holds no .pdf .png .jpg .jpeg .tif .tiff file")
             files.extend(found)
         elif p.exists():
             files.append(p)
         else:
             errors.append(f"{p}: no such file or folder")
-    seen: set[Path] = set()
+    first: dict[Path, Path] = {}
     unique = []
     for f in files:
-        if f.resolve() not in seen:
-            seen.add(f.resolve())
+        key = f.resolve()
+        if key not in first:
+            first[key] = f
             unique.append(f)
+        elif notes is not None and f != first[key]:
+            notes.append(f"{f}: duplicate of {first[key]} (the same file), read once")
     return unique, errors
+
+
+def _link_target(link: Path) -> str:
+    try:
+        return f"-> {os.readlink(link)}"
+    except OSError as exc:
+        return f"unreadable link: {exc.strerror or exc}"
 
 
 def sha256_of(path: Path) -> str:

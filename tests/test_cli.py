@@ -306,3 +306,19 @@ def test_samples_command_offers_every_tier_and_family_the_generators_make() -> N
     from samples.generate import TIER_CODES
 
     assert set(SAMPLE_TIERS) == set(TIER_CODES) | set(FAMILIES)
+
+
+def test_ingest_of_a_folder_names_the_links_it_does_not_read(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(draw([simple_table()])).save(folder / "ok.png", dpi=(300, 300))
+    Image.fromarray(draw([simple_table(origin=(200, 150))])).save(tmp_path / "outside.png", dpi=(300, 300))
+    os.symlink(tmp_path / "outside.png", folder / "linked.png")  # followed: read as linked.png
+    os.symlink(folder / "ok.png", folder / "same.png")  # a duplicate of ok.png
+    os.symlink(tmp_path / "gone.png", folder / "gone.png")  # dangling: a failed input
+    r = run("ingest", folder, "--out", tmp_path / "out", "--workers", "1")
+    assert r.returncode == 1, r.stderr
+    assert f"{folder / 'same.png'}: duplicate of {folder / 'ok.png'}" in r.stderr
+    assert f"{folder / 'gone.png'}: dangling or looping link" in r.stderr
+    assert "not ingested: 1 duplicate read once, 1 dangling or looping link failed" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.json")) == ["_summary.json", "linked.json", "ok.json"]
