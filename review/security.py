@@ -30,7 +30,6 @@ from anyio import to_thread
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.engine import make_url
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -125,11 +124,7 @@ def allowed_host_names(settings: ReviewSettings) -> frozenset[str]:
 
 def secret_key_path(store: Store) -> Path:
     """Where the generated key lives: beside a SQLite file (backed up with it), else in the images folder."""
-    url = make_url(store.url)
-    database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
-        return Path(database).resolve().parent / SECRET_FILE
-    return Path(store.images_dir) / SECRET_FILE
+    return store.folder / SECRET_FILE
 
 
 def _read_key(path: Path) -> bytes:

@@ -165,6 +165,16 @@ class Store:
         with (self._writers if write else self._sessions).begin() as session:
             yield session
 
+    @property
+    def folder(self) -> Path:
+        """Where files that belong with the store are kept (the review page's secret key): beside a SQLite
+        file, so they are backed up with it; a server database has no folder, so its images folder."""
+        url = make_url(self.url)
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+            return Path(database).resolve().parent
+        return Path(self.images_dir)
+
     def close(self) -> None:
         self.engine.dispose()
 
