@@ -3,7 +3,9 @@
 Exit codes (as OCRmyPDF's, they mean something): 0 every input went through; 1 an input failed (a
 document not read, not stored, nothing to export), a named path is missing, or a folder held no input;
 2 bad usage, including a --db store that cannot be opened or created (a bad URL, no server, a store not
-at the newest schema); 3 a missing dependency.
+at the newest schema) and, for batch, an --out, done/ or failed/ folder inside the inbox; 3 a missing
+dependency. `batch` exits 1 too when another batch holds the inbox's lock (nothing is done: the schedule
+runs it again) or when any file of the batch failed (it is in failed/ with its reason).
 Prefect is imported only once the arguments and the system are known to be good: it costs ~1.4 s; the
 store (SQLAlchemy, Alembic) and the review server (FastAPI) only by the commands that use them.
 """
@@ -38,17 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="OCR scanned reports (PDF, PNG, JPEG, TIFF) into JSON records")
     ing.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are searched recursively)")
     ing.add_argument("--out", required=True, type=Path, help="folder for the records and _summary.json")
-    ing.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel page workers (processes)")
-    ing.add_argument("--backend", choices=["tesserocr", "pytesseract"], default="tesserocr")
-    ing.add_argument("--dpi", type=int, default=300, help="PDF rasterization resolution")
-    ing.add_argument("--max-megapixels", type=float, default=100.0, help="refuse larger pages")
-    ing.add_argument("--no-osd", action="store_true", help="skip Tesseract orientation detection")
-    ing.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own logs")
+    _config_options(ing)
     ing.add_argument("--db", metavar="URL", help="the store the records are saved to (default: SQLite in --out, "
                                                  "sqlite:///OUT/reportscan.db; or postgresql+psycopg://...)")
     ing.add_argument("--images", type=Path, metavar="DIR",
                      help="folder for the page images the review page shows (default: beside a SQLite store; for "
                           "PostgreSQL the folder its first ingest recorded, else images/ in --out)")
+
+    bat = sub.add_parser("batch", help="one batch over an inbox folder now, as the schedule runs it: each new file "
+                                       "read once, then moved to done/ or failed/ beside the inbox")
+    bat.add_argument("--inbox", required=True, type=Path, help="the folder others drop scans into")
+    bat.add_argument("--out", type=Path, help="folder for the records (default: out/ beside the inbox)")
+    bat.add_argument("--db", metavar="URL", help="the store (default: sqlite:///OUT/reportscan.db)")
+    bat.add_argument("--images", type=Path, metavar="DIR", help="folder for the page images (as for ingest)")
+    _config_options(bat)
 
     smp = sub.add_parser("samples", help="generate sample scans with ground truth")
     smp.add_argument("--out", required=True, type=Path)
@@ -103,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
     dis.add_argument("name")
     dis.add_argument("--db", required=True, metavar="URL")
     return p
+
+
+def _config_options(p: argparse.ArgumentParser) -> None:
+    """The reading's settings, the same for ingest and batch (a batch skips what was read with the same ones)."""
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel page workers (processes)")
+    p.add_argument("--backend", choices=["tesserocr", "pytesseract"], default="tesserocr")
+    p.add_argument("--dpi", type=int, default=300, help="PDF rasterization resolution")
+    p.add_argument("--max-megapixels", type=float, default=100.0, help="refuse larger pages")
+    p.add_argument("--no-osd", action="store_true", help="skip Tesseract orientation detection")
+    p.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own logs")
 
 
 def _config(args: argparse.Namespace) -> object:
@@ -174,14 +189,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     db_url, bad_store = _ingest_store(args)
     if bad_store is not None:
         return bad_store
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no phoning home from batch jobs
-    os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")  # the run's own server needs no UI (~0.6 s)
-    # The run's own server is gone with the run: its log records would be thrown away (and a log flushed
-    # after it stopped prints "Error logging to API"). A configured server still gets the flow's states.
-    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
-    if not args.verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
-        os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
+    _prefect_env(args.verbose)
     from flows.server import ServerError, ephemeral_api
     from flows.startup import long_lived_imports
     from flows.workers import head_start, page_pool
@@ -219,6 +227,88 @@ def _paths_line(duplicates: int, path_errors: list[str]) -> str:
     if len(path_errors) > links:
         parts.append(f"{len(path_errors) - links} other bad path{'s' * (len(path_errors) - links != 1)}")
     return "not ingested: " + ", ".join(parts) + " (named above)"
+
+
+def _prefect_env(verbose: bool) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no phoning home from batch jobs
+    os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")  # the run's own server needs no UI (~0.6 s)
+    # The run's own server is gone with the run: its log records would be thrown away (and a log flushed
+    # after it stopped prints "Error logging to API"). A configured server still gets the flow's states.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+        os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Checks in the order a person fixes them (usage, dependencies, the lock), then the flow on the run's
+    own Prefect API (or the configured one). A batch with a failed file exits 1, like ingest."""
+    from flows.batch import BatchLocked, BatchUsageError, check_unlocked, layout
+
+    out = args.out if args.out is not None else args.inbox.absolute().parent / "out"
+    try:
+        lay = layout(args.inbox, out)
+    except BatchUsageError as exc:
+        return _usage_error(str(exc))
+    cfg = _config(args)
+    if (missing := _missing_dependency(cfg)) is not None:
+        return missing
+    from ocr.errors import TemplateError
+    from ocr.template import load_templates
+
+    try:
+        load_templates()
+    except TemplateError as exc:
+        return _usage_error(str(exc))
+    try:  # before anything is made: a second run leaves no trace
+        check_unlocked(lay)
+    except (BatchLocked, OSError) as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    for option, folder in (("--out", lay.out), ("done/", lay.done), ("failed/", lay.failed)):
+        if (unwritable := _unwritable(option, folder)) is not None:
+            return unwritable
+    args.out = lay.out
+    db_url, bad_store = _ingest_store(args)
+    if bad_store is not None:
+        return bad_store
+    if not args.verbose:  # a failed file fails the flow run: Prefect would log its traceback, we say why
+        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+    _prefect_env(args.verbose)
+    from flows.server import ServerError, ephemeral_api
+
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with ephemeral_api() as api:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            from flows.batch import BatchFailed, batch_flow, summary_markdown
+
+            configured = PREFECT_API_URL.value()
+            if api is not None and configured:  # a profile names a server: use it, not ours
+                api.stop()
+            url = configured or (api.wait() if api is not None else None)
+            try:
+                with temporary_settings({PREFECT_API_URL: url} if url else {}):
+                    summary = batch_flow(str(lay.inbox), str(lay.out), cfg, db_url,
+                                         str(args.images) if args.images else None)
+                failed = False
+            except BatchFailed as exc:
+                summary, failed = exc.summary, True
+    except ServerError as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    except BatchLocked as exc:  # taken between our check and the flow's start
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("reportscan: interrupted; files not yet moved are still in the inbox and the next batch takes them",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for o in summary.failures:
+        print(f"{lay.inbox / o.name}: {o.reason}", file=sys.stderr)
+    print(summary_markdown(summary))
+    return EXIT_INPUT if failed else EXIT_OK
 
 
 def _ingest_store(args: argparse.Namespace) -> tuple[str, int | None]:
@@ -424,7 +514,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"ingest": cmd_ingest, "samples": cmd_samples, "inspect": cmd_inspect,
+    handler = {"ingest": cmd_ingest, "batch": cmd_batch, "samples": cmd_samples, "inspect": cmd_inspect,
                "export": cmd_export, "db": cmd_db, "review": cmd_review, "users": cmd_users}[args.command]
     return handler(args)
 

@@ -1,9 +1,12 @@
-"""The deployment entry point: ingest whatever is in an inbox folder (run on a schedule by a worker)."""
+"""The deployment entry points: `batch_inbox` (the batch of `reportscan batch`: each file read once, moved to
+done/ or failed/, see flows/batch.py) and `ingest_inbox`, the earlier flow that ingests whatever is in the
+inbox on every run and leaves it there (prefect.yaml still names it until its deployment moves over)."""
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.batch import batch_flow
 from flows.ingest import Summary, run_batch
 from flows.workers import page_pool
 from ocr.config import Config
@@ -23,3 +26,6 @@ def ingest_inbox(inbox: str, out_dir: str, cfg: Config | None = None) -> Summary
     for f in summary.failures:
         logger.error("%s: %s", f.path, f.reason)
     return summary
+
+
+batch_inbox = batch_flow  # the flow itself, under the name a deployment's entry point gives

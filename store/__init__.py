@@ -17,7 +17,7 @@ from store.corrections import (
 )
 from store.db import Conflict, InvalidValue, NotFound, Store, StoreError, default_url, open_store, safe_url, upgrade
 from store.export import EffectiveRecord, FieldSource, effective_records
-from store.ingest import SavedReading, save_reading
+from store.ingest import SavedReading, reading_of, save_reading
 from store.operators import add_operator, disable_operator, operator_enabled, verify_operator
 from store.queue import card, crop, identity, items, page_image, queue, table_view
 from store.views import (
@@ -40,6 +40,6 @@ __all__ = [
     "InvalidValue", "Item", "ItemReason", "NotFound", "Outcome", "Progress", "Queue", "QueueDocument", "SavedReading",
     "Store", "StoreError", "TableView", "accept_table", "add_operator", "approve", "audit", "card", "confirm",
     "correct", "crop", "default_url", "disable_operator", "effective_records", "identity", "items",
-    "mark_source_inconsistent", "open_store", "operator_enabled", "page_image", "queue", "reopen", "safe_url",
-    "save_reading", "settle_item", "table_view", "undo", "upgrade", "verify_operator",
+    "mark_source_inconsistent", "open_store", "operator_enabled", "page_image", "queue", "reading_of", "reopen",
+    "safe_url", "save_reading", "settle_item", "table_view", "undo", "upgrade", "verify_operator",
 ]

@@ -328,4 +328,14 @@ def save_reading(store: Store, record: Record, snapshots: Mapping[int, PageSnaps
         return SavedReading(doc.id, reading.id, created=True)
 
 
-__all__ = ["ItemRow", "SavedReading", "Words", "reading_items", "save_reading", "words", "write_image"]
+def reading_of(store: Store, sha256: str, reportscan_version: str, config_hash: str) -> int | None:
+    """The id of the store's reading of the document with these bytes by this pipeline version and config, or
+    None: what a batch asks before reading a file again (the document is keyed by content, so a renamed copy
+    of a file read before is found too)."""
+    with store.session() as session:
+        return session.scalars(select(Reading.id).join(Document, Reading.document_id == Document.id).where(
+            Document.sha256 == sha256, Reading.reportscan_version == reportscan_version,
+            Reading.config_hash == config_hash)).first()
+
+
+__all__ = ["ItemRow", "SavedReading", "Words", "reading_items", "reading_of", "save_reading", "words", "write_image"]
