@@ -232,12 +232,14 @@ def content_sha256(path: Path) -> str:
 
 
 def free_name(root: Path, rel: Path) -> Path:
-    """`root/rel`, or with a numbered suffix (`scan.1.pdf`) when that name or its error file is taken."""
+    """`root/rel`, or with a numbered suffix (`scan.1.pdf`) when that name is taken. An error file without
+    its file is a batch's killed between the two (see `_move`): its name is free, the file it was for is
+    still in the inbox and gets the error file again."""
     dest = root / rel
     n = 0
     while True:
         cand = dest if n == 0 else dest.with_name(f"{dest.stem}.{n}{dest.suffix}")
-        if not os.path.lexists(cand) and not os.path.lexists(_error_file(cand)):
+        if not os.path.lexists(cand):
             return cand
         n += 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
@@ -199,3 +200,82 @@ def test_the_flow_run_fails_and_leaves_both_summary_artifacts(prefect_harness, t
     assert "## Failures" in md and "`empty.pdf` (failed): empty file" in md and "`host.png` (refused)" in md
     assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == [
         "empty.pdf", "empty.pdf.error.json", "host.png", "host.png.error.json"]
+
+
+# ---------------------------------------------------------------- a batch killed at any point, run again
+
+
+def _inbox(d):
+    inbox = d / "inbox"
+    inbox.mkdir(parents=True)
+    Image.fromarray(draw([simple_table()])).save(inbox / "a.png", dpi=(300, 300))
+    Image.fromarray(draw([simple_table(origin=(200, 150))])).save(inbox / "b.png", dpi=(300, 300))
+    (inbox / "empty.pdf").write_bytes(b"")
+    os.mkfifo(inbox / "pipe.pdf")
+    return inbox
+
+
+def _state(d):
+    """What a batch leaves: the files in done/ and failed/ (error files included), the store's documents
+    with their readings, the inbox's leftovers; every JSON whole."""
+    import sqlite3
+
+    with sqlite3.connect(d / "out" / "reportscan.db") as db:
+        docs = sorted(db.execute("SELECT d.sha256, count(r.id) FROM documents d JOIN readings r "
+                                 "ON r.document_id = d.id GROUP BY d.sha256"))
+    for p in d.rglob("*.json"):  # a temp file a kill left (hidden, ".name.tmp.json") is no output
+        if not p.name.startswith("."):
+            json.loads(p.read_text(encoding="utf-8"))
+    return {"done": sorted(p.name for p in (d / "done").rglob("*")),
+            "failed": sorted(p.name for p in (d / "failed").rglob("*")),
+            "inbox": sorted(p.name for p in (d / "inbox").rglob("*")), "documents": docs}
+
+
+def _reached(d, point):
+    import sqlite3
+
+    if point == "started":
+        return (d / "out" / "reportscan.db").exists()
+    if point == "refused":  # the fifo is moved before any page is read
+        return os.path.lexists(d / "failed" / "pipe.pdf")
+    try:
+        with sqlite3.connect(d / "out" / "reportscan.db", timeout=0.1) as db:
+            return db.execute("SELECT count(*) FROM readings").fetchone()[0] >= 1
+    except sqlite3.Error:
+        return False
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    d = tmp_path_factory.mktemp("whole")
+    r = run("batch", "--inbox", _inbox(d), "--workers", "1")
+    assert r.returncode == 1, r.stderr  # empty.pdf and the fifo fail
+    return _state(d)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["started", "refused", "stored"])
+def test_a_batch_killed_mid_way_and_run_again_ends_as_an_uninterrupted_one(tmp_path, uninterrupted, point):
+    import signal
+    import time
+
+    from test_cli import REPORTSCAN, _children
+
+    inbox = _inbox(tmp_path)
+    proc = subprocess.Popen([*REPORTSCAN, "batch", "--inbox", str(inbox), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    deadline = time.monotonic() + 300
+    while not _reached(tmp_path, point) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    kids = _children(proc.pid)
+    proc.kill()  # SIGKILL: no handler runs, nothing is cleaned up
+    proc.wait()
+    for k in kids:  # its Prefect server was killed with it, as a crash of the machine would
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(k, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, f"the batch ended before {point} was reached"
+    r = run("batch", "--inbox", inbox, "--workers", "1")  # the lock died with the killed run
+    assert r.returncode == 1, r.stderr
+    assert _state(tmp_path) == uninterrupted
+    assert len(uninterrupted["documents"]) == 2 and all(n == 1 for _, n in uninterrupted["documents"])
