@@ -459,12 +459,15 @@ def cmd_review(args: argparse.Namespace) -> int:
         return store
     store.close()
     from review.app import serve
+    from review.security import SecurityError
     from store.db import StoreError
 
     try:
         serve(settings)
     except StoreError as exc:
         return _usage_error(f"--db: {exc}")
+    except SecurityError as exc:  # a key file others can read, half of the first operator's variables
+        return _usage_error(str(exc))
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK

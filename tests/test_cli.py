@@ -243,6 +243,19 @@ def test_review_serves_the_store_and_refuses_a_missing_one(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in err
 
 
+def test_review_that_cannot_start_safely_says_why_in_one_line(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert run("db", "upgrade", "--db", url).returncode == 0
+    key = tmp_path / "reportscan-secret.key"
+    key.write_bytes(b"k" * 40)
+    key.chmod(0o644)
+    r = run("review", "--db", url, "--port", "1")
+    assert r.returncode == 2 and "readable by others" in r.stderr and "Traceback" not in r.stderr
+    key.chmod(0o600)
+    r = run("review", "--db", url, "--port", "1", env={"REPORTSCAN_OPERATOR": "ana"})
+    assert r.returncode == 2 and "REPORTSCAN_OPERATOR_PASSWORD" in r.stderr and "Traceback" not in r.stderr
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie (an exited child nobody reaped yet: this sandbox's pid 1 may not)."""
     try:
