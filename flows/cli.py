@@ -166,17 +166,26 @@ def _unwritable(option: str, folder: Path) -> int | None:
     return None
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
+def _ready_to_read(args: argparse.Namespace) -> tuple[object, int | None]:
+    """The run's settings, or the exit code of what stops it before any page is read: a missing engine
+    or language (3), a broken template file (2)."""
     cfg = _config(args)
     if (missing := _missing_dependency(cfg)) is not None:
-        return missing
+        return cfg, missing
     from ocr.errors import TemplateError
     from ocr.template import load_templates
 
     try:
         load_templates()
     except TemplateError as exc:
-        return _usage_error(str(exc))
+        return cfg, _usage_error(str(exc))
+    return cfg, None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    cfg, stop = _ready_to_read(args)
+    if stop is not None:
+        return stop
     duplicates: list[str] = []
     files, path_errors = find_inputs(args.paths, duplicates)
     for line in (*duplicates, *path_errors):
@@ -250,16 +259,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         lay = layout(args.inbox, out)
     except BatchUsageError as exc:
         return _usage_error(str(exc))
-    cfg = _config(args)
-    if (missing := _missing_dependency(cfg)) is not None:
-        return missing
-    from ocr.errors import TemplateError
-    from ocr.template import load_templates
-
-    try:
-        load_templates()
-    except TemplateError as exc:
-        return _usage_error(str(exc))
+    cfg, stop = _ready_to_read(args)
+    if stop is not None:
+        return stop
     try:  # before anything is made: a second run leaves no trace
         check_unlocked(lay)
     except (BatchLocked, OSError) as exc:
