@@ -104,7 +104,8 @@ def _alembic_config(connection: sa.Connection) -> Any:
     return config
 
 
-def _head() -> str | None:
+def head_revision() -> str | None:
+    """The newest migration shipped with this reportscan: what `open_store(create=False)` requires."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -113,24 +114,26 @@ def _head() -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def _upgrade_engine(engine: Engine, url: str) -> None:
+def _upgrade_engine(engine: Engine, url: str, revision: str = "head") -> None:
     from alembic import command
+    from alembic.util import CommandError
 
     try:
         with engine.begin() as connection:
-            command.upgrade(_alembic_config(connection), "head")
-    except SQLAlchemyError as exc:
+            command.upgrade(_alembic_config(connection), revision)
+    except (CommandError, SQLAlchemyError) as exc:  # CommandError: a revision not shipped (a newer reportscan's)
         raise StoreError(f"cannot upgrade the store {safe_url(url)}: {_one_line(exc)}") from exc
 
 
-def upgrade(url: str) -> None:
-    """Bring the store at `url` to the newest schema, creating it (and a SQLite file's folder) if need be."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the store at `url` to the newest schema, creating it (and a SQLite file's folder) if need be.
+    `revision`: an older one instead (a test builds a store as an older reportscan left it)."""
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = _engine(parsed)
     try:
-        _upgrade_engine(engine, url)
+        _upgrade_engine(engine, url, revision)
     finally:
         engine.dispose()
 
@@ -200,7 +203,7 @@ def open_store(url: str, images_dir: Path | None = None, *, create: bool = True,
         if create:
             _upgrade_engine(engine, url)
         else:
-            current, head = _revision(engine, url), _head()
+            current, head = _revision(engine, url), head_revision()
             if current != head:
                 state = "has no schema" if current is None else f"is at revision {current}, not {head}"
                 raise StoreError(f"the store {safe_url(url)} {state}: {hint}")
@@ -236,6 +239,6 @@ def _recorded_images_dir(engine: Engine, url: str) -> str | None:
 
 
 __all__ = [
-    "Conflict", "InvalidValue", "NotFound", "Store", "StoreError", "default_url", "open_store", "safe_url",
-    "upgrade",
+    "Conflict", "InvalidValue", "NotFound", "Store", "StoreError", "default_url", "head_revision", "open_store",
+    "safe_url", "upgrade",
 ]

@@ -4,6 +4,9 @@ Machine output (readings and what hangs off them) and operator work (corrections
 approval) are separate tables joined by the document's sha256 (through `documents.id`), so a new reading
 never overwrites a correction: ingest writes the first group only, the review page the second only.
 
+A third group, `batches` and `batch_files` (migration 0002), is what each batch over an inbox did with each
+file: written by the batch flow through `store.batches`, pointing at readings, never changing them.
+
 Values are kept as text (`""` for blank is never stored: a field without a number is NULL) and parsed with
 the field's value type when used, so a decimal amount never passes through a float.
 """
@@ -336,8 +339,64 @@ class StoreSetting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+# ---------------------------------------------------------------- batches over an inbox
+
+
+class Batch(Base):
+    """One batch over an inbox, from its start: a batch killed before its end keeps `finished_at` NULL, and
+    the next batch on the same inbox turns its `running` into `interrupted` (a run holds the inbox's OS
+    lock, so a batch still `running` when another starts on that inbox is a dead one). The counts are the
+    batch's summary, written when it finishes; an unfinished batch's files are its `batch_files` rows."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the batch's own id ("<UTC time>-<hex>")
+    inbox: Mapped[str] = mapped_column(Text)
+    records: Mapped[str] = mapped_column(Text)  # the folder of this batch's records
+    reportscan_version: Mapped[str] = mapped_column(String(64))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(16))  # running | completed | failed | interrupted
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    tables: Mapped[int] = mapped_column(Integer, default=0)
+    fields: Mapped[int] = mapped_column(Integer, default=0)
+    fields_needing_review: Mapped[int] = mapped_column(Integer, default=0)
+    review_items: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_batches_inbox", "inbox", "state"), Index("ix_batches_started", "started_at"))
+
+
+class BatchFile(Base):
+    """What one batch did with one entry of its inbox, written just before the entry is moved: `moved_to`
+    is where it was sent. A batch killed between the two leaves the file in the inbox and this row; the
+    next batch settles the file again in a row of its own, which supersedes this one (see store.batches).
+    `reading_id` is the reading the store held for the file's bytes by the batch's version and config when
+    the row was written; a document deleted later leaves the row, without it."""
+
+    __tablename__ = "batch_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)  # path inside the inbox
+    outcome: Mapped[str] = mapped_column(String(16))  # read | skipped | failed | refused
+    reason: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str | None] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    moved_to: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    reading_id: Mapped[int | None] = mapped_column(ForeignKey("readings.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("batch_id", "name", name="uq_batch_files_name"),
+                      Index("ix_batch_files_sha256", "sha256"), Index("ix_batch_files_name", "name"))
+
+
 __all__ = [
-    "Audit", "Base", "ConstraintMark", "Correction", "Document", "ItemSettlement", "Operator", "Page",
-    "ReadCell", "ReadConstraint", "ReadField", "ReadItem", "ReadTable", "Reading", "Snapshot", "StoreSetting",
-    "UTCDateTime", "now",
+    "Audit", "Base", "Batch", "BatchFile", "ConstraintMark", "Correction", "Document", "ItemSettlement", "Operator",
+    "Page", "ReadCell", "ReadConstraint", "ReadField", "ReadItem", "ReadTable", "Reading", "Snapshot",
+    "StoreSetting", "UTCDateTime", "now",
 ]
