@@ -1,31 +1,34 @@
-"""The deployment entry points: `batch_inbox` (the batch of `reportscan batch`: each file read once, moved to
-done/ or failed/, see flows/batch.py) and `ingest_inbox`, the earlier flow that ingests whatever is in the
-inbox on every run and leaves it there (prefect.yaml still names it until its deployment moves over)."""
+"""The deployment entry point: `batch_inbox`, the batch of `reportscan batch` (each file read once, moved to
+done/ or failed/, see flows/batch.py) with parameters a deployment can carry as JSON.
+
+`reportscan schedule` serves it on a cron schedule (flows/schedule.py); `prefect.yaml` deploys it to a work
+pool for docker/compose.yaml. Its parameters are plain values, not our objects: a deployment stores them
+in Prefect's database as JSON and a flow run may start on another machine, so the configuration travels as
+the dict `Config.model_dump()` gives and is checked here, at the start of the run.
+"""
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from pathlib import Path
+from typing import Any
 
-from flows.batch import batch_flow
-from flows.ingest import Summary, run_batch
-from flows.workers import page_pool
+from prefect import flow
+
+from flows.batch import _batch_flow
 from ocr.config import Config
-from ocr.rasterize import find_inputs
 
 
-@flow(name="reportscan-inbox", log_prints=False)
-def ingest_inbox(inbox: str, out_dir: str, cfg: Config | None = None) -> Summary:
-    """Every supported file under `inbox` -> one record each in `out_dir`; bad files end up in the summary."""
-    cfg = cfg or Config()
-    files, errors = find_inputs([inbox])
-    logger = get_run_logger()
-    for e in errors:
-        logger.warning(e)
-    with page_pool(cfg) as pool:
-        summary = run_batch([str(f) for f in files], out_dir, cfg, pool)
-    for f in summary.failures:
-        logger.error("%s: %s", f.path, f.reason)
-    return summary
+def default_out(inbox: str | Path) -> Path:
+    """`reportscan batch`'s default output folder: `out/` beside the inbox (never inside it)."""
+    return Path(inbox).absolute().parent / "out"
 
 
-batch_inbox = batch_flow  # the flow itself, under the name a deployment's entry point gives
+@flow(name="reportscan-batch", validate_parameters=False, log_prints=False, persist_result=False)
+def batch_inbox(inbox: str, out_dir: str | None = None, db_url: str | None = None, images_dir: str | None = None,
+                config: dict[str, Any] | None = None, dask_address: str | None = None) -> dict[str, Any]:
+    """One batch over `inbox` now, as `reportscan batch` runs it. A failed file fails the run (Prefect's
+    Failed state, for automations to alert on) after everything is written; the summary is returned."""
+    cfg = Config.model_validate(config or {})
+    out = out_dir or str(default_out(inbox))
+    kwargs: dict[str, Any] = {"dask_address": dask_address} if dask_address else {}
+    return _batch_flow(inbox, out, cfg, db_url, images_dir, **kwargs).to_dict()
