@@ -49,6 +49,14 @@ class GridParams:
     # border). A long straight line that runs on alone, or to the page's edge, is a photocopier's drum
     # streak (issue 13: they crossed tables as rules, split their cells and joined stacked tables).
     streak_overrun: int = 140
+    # Two tables printed one close under the other (二 as four small tables, a sub-section printed as a
+    # table of its own) join into one tangle when the rule mask's healing (`heal_gap`) bridges their
+    # collinear column rules across the gap. The gap is a band between two rules that no vertical rule's
+    # ink (or faint line) crosses and no text fills; a table's own rows have one or the other. It is no
+    # taller than this (twice `heal_gap`): a wider gap is healed over by nothing, so the tables were found
+    # apart already.
+    stack_gap: int = 90
+    stack_ink: float = 0.01  # share of a band's paper that may be ink (speckle) and the band still empty
 
 
 def _odd(n: float) -> int:
@@ -442,17 +450,85 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             vs = sorted(vs + fv, key=Rule.middle)
             fh = faint_rules(hs, vs, sub, True, scale, p, [_moved(r, -x0, -y0, True) for r in h_streaks])
             hs = sorted(hs + fh, key=Rule.middle)
-        grid = _build_grid(hs, vs, hsub, vsub, scale, p, sub, fv + fh)
-        if grid is None or not _table_sized(grid, scale, p):
-            continue
-        grid = _shift(grid, x0, y0)
-        grids.append(grid)
-        ruled[y0:y1, x0:x1] |= hsub | vsub
-        if streaked is not None:
-            gx0, gy0, gx1, gy1 = grid.bbox
-            ruled[gy0:gy1, gx0:gx1] |= streaked[gy0:gy1, gx0:gx1]
+        # The whole box's ink, not the tangle's alone: the tangle holds the rules, and a row's text lies
+        # between them, outside it.
+        found = False
+        for part_hs, part_vs in _unstack(hs, vs, binary[y0:y1, x0:x1], sub, scale, p):
+            grid = _build_grid(part_hs, part_vs, hsub, vsub, scale, p, sub, fv + fh)
+            if grid is None or not _table_sized(grid, scale, p):
+                continue
+            grid = _shift(grid, x0, y0)
+            grids.append(grid)
+            found = True
+            if streaked is not None:
+                gx0, gy0, gx1, gy1 = grid.bbox
+                ruled[gy0:gy1, gx0:gx1] |= streaked[gy0:gy1, gx0:gx1]
+        if found:
+            ruled[y0:y1, x0:x1] |= hsub | vsub
     grids.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
     return grids, ruled
+
+
+def _unstack(hs: list[Rule], vs: list[Rule], binary: np.ndarray, gray: np.ndarray | None, scale: float,
+             p: GridParams) -> list[tuple[list[Rule], list[Rule]]]:
+    """The horizontal and vertical rules of each table in a tangle of tables printed one under another,
+    top to bottom (the tangle's own rules when it is one table).
+
+    Stacked tables join into one tangle when the healing of their outer rules bridges the paper between
+    them (`_stack_gap` tells that paper from a row: issue 13, 二 printed as four small tables ~36 px
+    apart was found as one 17x4 table and its parts missed). Each table keeps the column rules of the others
+    that stand within its width: the template reads a stack as one table's columns (二's four blocks
+    share its four), and a rule without ink in a table only joins its cells into a span there, as the
+    template prints them.
+    """
+    tol = max(2, int(round(p.rule_tol * scale * 0.6)))
+    cuts = [r for r in range(1, len(hs) - 2) if _stack_gap(hs[r], hs[r + 1], vs, binary, gray, tol, scale, p)]
+    if not cuts:
+        return [(hs, vs)]
+    bounds = [0, *(r + 1 for r in cuts), len(hs)]
+    out = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        part = hs[a:b]
+        if len(part) < 2:  # a lone rule between two gaps: an underline, not a table
+            continue
+        lo, hi = min(h.t0 for h in part) - 2 * tol, max(h.t1 for h in part) + 2 * tol
+        mid = (part[0].crossing(vs[0])[0] + part[0].crossing(vs[-1])[0]) / 2
+        centre = (part[0].at(mid) + part[-1].at(mid)) / 2
+        kept = [v for v in vs if lo <= v.at(centre) <= hi]
+        if len(kept) >= 2:
+            out.append((part, kept))
+    return out
+
+
+def _stack_gap(upper: Rule, lower: Rule, vs: list[Rule], binary: np.ndarray, gray: np.ndarray | None,
+               tol: int, scale: float, p: GridParams) -> bool:
+    """Is the band between two neighbouring horizontal rules the paper between two stacked tables?
+
+    A table's row has text in it or rules crossing it: its outer border at least, or column rules when
+    it is open at the sides. Paper between two tables has neither, and is short (`stack_gap`): the rule
+    mask's healing, not ink, carried the outer rules across it, so rules are read on the binarised page
+    (and as faint lines on the grey one), not on the mask.
+    """
+    xa, xb = max(upper.t0, lower.t0), min(upper.t1, lower.t1)
+    if xb - xa < p.min_table_w * scale:
+        return False
+    m = p.margin * scale
+    if any(lower.at(x) - upper.at(x) > p.stack_gap * scale for x in (xa, xb)):
+        return False
+    for v in vs:
+        ya, yb = v.crossing(upper)[0] + m, v.crossing(lower)[0] - m
+        if yb - ya < 2:
+            return False  # too thin a band to tell a rule through it from a rule's own ends
+        if _coverage(binary, v, ya, yb, False, tol) >= _SEPARATOR_COVERAGE or (
+                gray is not None and faint_rule(gray, v, ya, yb, False, tol, p)):
+            return False
+    top = int(np.ceil(max(upper.at(xa), upper.at(xb)) + upper.spread + m))
+    bottom = int(np.floor(min(lower.at(xa), lower.at(xb)) - lower.spread - m))
+    left, right = int(np.ceil(xa + m)), int(np.floor(xb - m))
+    if bottom - top < 2 or right - left < 2:
+        return False
+    band = binary[max(0, top):bottom, max(0, left):right]
+    return band.size > 0 and cv2.countNonZero(band) <= p.stack_ink * band.size
 
 
 def _regions(hmask: np.ndarray, vmask: np.ndarray, vshort: np.ndarray, box: tuple[int, int, int, int],
