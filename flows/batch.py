@@ -264,16 +264,19 @@ def _batch_id() -> str:
 
 
 def _batch_flow(inbox: str, out_dir: str, cfg: Config | None = None, db_url: str | None = None,
-               images_dir: str | None = None) -> BatchSummary:
+               images_dir: str | None = None, dask_address: str | None = None, dask_local: int | None = None
+               ) -> BatchSummary:
     """One batch over `inbox` (see the module): read what is new, move every file out, summarise.
 
-    The store is `db_url` (default `<out_dir>/reportscan.db`). Raises BatchUsageError or BatchLocked
+    The store is `db_url` (default `<out_dir>/reportscan.db`). Pages run on our pool of `cfg.workers`
+    processes, or on the Dask cluster at `dask_address`, or on a local one of `dask_local` workers started
+    for this batch (flows/runners.py). Raises BatchUsageError or BatchLocked
     before touching anything, and BatchFailed after writing everything when a file failed.
     """
     cfg = cfg or Config()
     lay = layout(Path(inbox), Path(out_dir))
     with inbox_lock(lay):
-        summary = _run(lay, cfg, db_url, images_dir)
+        summary = _run(lay, cfg, db_url, images_dir, dask_address, dask_local)
     write_json_atomic(summary.to_dict(), Path(summary.records) / "_batch.json")
     _artifacts(summary)
     if summary.failures:
@@ -295,11 +298,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _run(lay: Layout, cfg: Config, db_url: str | None, images_dir: str | None) -> BatchSummary:
+def _run(lay: Layout, cfg: Config, db_url: str | None, images_dir: str | None, dask_address: str | None = None,
+         dask_local: int | None = None) -> BatchSummary:
     from prefect import get_run_logger
 
     from flows.ingest import Summary, run_batch
-    from flows.workers import page_pool
+    from flows.runners import page_runner
     from store.db import default_url, open_store, safe_url
 
     logger = get_run_logger()
@@ -316,9 +320,9 @@ def _run(lay: Layout, cfg: Config, db_url: str | None, images_dir: str | None) -
             _settle(summary, lay, path, "refused", reason, None, stage="scan")
         new, later = _sort_out(store, lay, files, cfg, summary)
         if new:
-            with page_pool(cfg) as pool:
-                ingest = run_batch([str(p) for p in new.values()], str(records), cfg, pool, db_url=url,
-                                   images_dir=images_dir)
+            with page_runner(cfg, dask_address, dask_local) as runner:
+                ingest = run_batch([str(p) for p in new.values()], str(records), cfg, runner.pool, db_url=url,
+                                   images_dir=images_dir, dask_address=runner.dask_address, dask_slots=runner.slots)
             _count(ingest, summary)
         else:
             ingest = Summary()

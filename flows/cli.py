@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are searched recursively)")
     ing.add_argument("--out", required=True, type=Path, help="folder for the records and _summary.json")
     _config_options(ing)
+    _dask_options(ing)
     ing.add_argument("--db", metavar="URL", help="the store the records are saved to (default: SQLite in --out, "
                                                  "sqlite:///OUT/reportscan.db; or postgresql+psycopg://...)")
     ing.add_argument("--images", type=Path, metavar="DIR",
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     bat.add_argument("--db", metavar="URL", help="the store (default: sqlite:///OUT/reportscan.db)")
     bat.add_argument("--images", type=Path, metavar="DIR", help="folder for the page images (as for ingest)")
     _config_options(bat)
+    _dask_options(bat)
 
     smp = sub.add_parser("samples", help="generate sample scans with ground truth")
     smp.add_argument("--out", required=True, type=Path)
@@ -118,6 +120,34 @@ def _config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-megapixels", type=float, default=100.0, help="refuse larger pages")
     p.add_argument("--no-osd", action="store_true", help="skip Tesseract orientation detection")
     p.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own logs")
+
+
+def _dask_options(p: argparse.ArgumentParser) -> None:
+    """Where the pages run instead of --workers: not a reading setting (a batch read on Dask is the same)."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--dask-address", metavar="ADDR",
+                       help="run the page tasks on the Dask cluster of this scheduler (tcp://host:8786) "
+                            "instead of --workers")
+    where.add_argument("--dask-local", type=int, metavar="N",
+                       help="run the page tasks on a local Dask cluster of N single-threaded worker processes, "
+                            "started for this run, instead of --workers")
+
+
+def _dask_unavailable(args: argparse.Namespace, cfg: object) -> int | None:
+    """Before anything starts: a bad --dask-local is a usage error (2); a scheduler that cannot be reached is
+    a missing service (3), said in one line. The cluster's workers are warmed for `cfg` meanwhile."""
+    if args.dask_local is not None and args.dask_local < 1:
+        return _usage_error("--dask-local must be at least 1")
+    if not args.dask_address:
+        return None
+    from flows.dask_workers import DaskUnavailable, prepare_cluster
+
+    try:
+        prepare_cluster(args.dask_address, cfg)  # type: ignore[arg-type]
+    except (DaskUnavailable, ValueError) as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    return None
 
 
 def _config(args: argparse.Namespace) -> object:
@@ -186,6 +216,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     cfg, stop = _ready_to_read(args)
     if stop is not None:
         return stop
+    if (no_dask := _dask_unavailable(args, cfg)) is not None:
+        return no_dask
     duplicates: list[str] = []
     files, path_errors = find_inputs(args.paths, duplicates)
     for line in (*duplicates, *path_errors):
@@ -199,23 +231,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if bad_store is not None:
         return bad_store
     _prefect_env(args.verbose)
+    from flows.runners import page_runner
     from flows.server import ServerError, ephemeral_api
     from flows.startup import long_lived_imports
-    from flows.workers import head_start, page_pool
+    from flows.workers import head_start
 
     signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: workers and the server are stopped
     paths = [str(f) for f in files]
     try:
-        # The API is started first: it takes longest. The workers start next (before Prefect's own import
-        # here) and begin on the first pages while it boots.
-        with ephemeral_api() as api, page_pool(cfg) as pool:
+        # The API is started first: it takes longest. The workers (ours or a local Dask cluster's) start
+        # next, before Prefect's own import here; ours begin on the first pages while it boots.
+        with ephemeral_api() as api, page_runner(cfg, args.dask_address, args.dask_local) as runner:
             if api is not None:
-                head_start(pool, paths, cfg)
+                head_start(runner.pool, paths, cfg)
             with long_lived_imports():
                 from flows.report import run_ingest
 
-            summary = run_ingest(paths, args.out, cfg, api, pool, db_url, args.images)
+            summary = run_ingest(paths, args.out, cfg, api, runner, db_url, args.images)
     except ServerError as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    except RuntimeError as exc:
+        from flows.dask_workers import DaskUnavailable
+
+        if not isinstance(exc, DaskUnavailable):
+            raise
         print(f"reportscan: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
     except KeyboardInterrupt:
@@ -262,6 +302,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     cfg, stop = _ready_to_read(args)
     if stop is not None:
         return stop
+    if (no_dask := _dask_unavailable(args, cfg)) is not None:
+        return no_dask
     try:  # before anything is made: a second run leaves no trace
         check_unlocked(lay)
     except (BatchLocked, OSError) as exc:
@@ -293,7 +335,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
             try:
                 with temporary_settings({PREFECT_API_URL: url} if url else {}):
                     summary = batch_flow(str(lay.inbox), str(lay.out), cfg, db_url,
-                                         str(args.images) if args.images else None)
+                                         str(args.images) if args.images else None, args.dask_address,
+                                         args.dask_local)
                 failed = False
             except BatchFailed as exc:
                 summary, failed = exc.summary, True

@@ -1,18 +1,28 @@
 """The Prefect flow: files in, one record per document out.
 
 A task is a page (never a cell: a task run costs ~0.1 s, a table page ~1 s of work). Documents are
-probed in the flow itself (cheap: pdfinfo), their pages fan out to the task runner, and each
-document's record is assembled and written atomically as soon as its last page is back. The page
-work itself runs in plain worker processes (flows/workers.py) when there is more than one worker.
+probed in the flow itself (cheap: pdfinfo); each document is then read by its own subflow (a flow run
+named after its file) whose pages fan out as parallel tasks, and which assembles and writes the record
+atomically as soon as its last page is back. Several documents are in flight at once (one more than
+there are page slots), so no worker waits at a document's end for the next one's first pages.
+
+Pages run where the run's page runner says (flows/runners.py): in plain worker processes of our own
+(flows/workers.py) when there is more than one worker, in the flow's own thread for one, or on a Dask
+cluster through prefect-dask's DaskTaskRunner, where the Dask worker runs the page task itself. A page
+task's inputs are a path, a page number and the Config, never image arrays.
 
 Each record is also saved to the store (`store/`, SQLite in the output folder unless a URL is given) with
-its pages' snapshots, one transaction per document, in the flow's own thread: a store that fails fails
-that document's saving only (its JSON record is written first and stays), never the batch.
+its pages' snapshots, one transaction per document, in the parent flow's thread as each document ends: a
+store that fails fails that document's saving only (its JSON record is written first and stays), never
+the batch.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows.runners import PageRunner
 from flows.workers import PagePool, run_page
 from ocr.config import Config
 from ocr.errors import InputError
@@ -99,39 +110,130 @@ class LocalHook:
         return {"fn": None}
 
 
-def task_runner_for(pool: PagePool | None) -> ThreadPoolTaskRunner:
-    """Page tasks run in the flow's threads; with a pool they only wait on it, two a worker, so a
-    worker always has its next page queued while a finished page's task reports back to Prefect."""
-    return ThreadPoolTaskRunner(max_workers=1 if pool is None else 2 * pool.workers)
+class PageTick:
+    """Counts pages done across the documents in flight and reports to the progress hook; called from the
+    subflows' threads. Pickled, it arrives without its hook, as `LocalHook` does."""
+
+    def __init__(self, progress: LocalHook | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"progress": None, "total": self.total, "done": self.done}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
-def run_batch(paths: list[str], out_dir: str, cfg: Config, pool: PagePool | None,
-              progress: LocalHook | None = None, db_url: str | None = None, images_dir: str | None = None
-              ) -> Summary:
-    """The ingest flow with the task runner that fits `pool`."""
-    flow_ = ingest_flow.with_options(task_runner=task_runner_for(pool))
-    return flow_(paths, out_dir, cfg, progress, pool, db_url, images_dir)
+def task_runner_for(runner: PageRunner) -> TaskRunner[Any]:
+    """A document's task runner. On Dask, prefect-dask's own, attached to the run's scheduler. Otherwise
+    page tasks run in the flow's threads; with our pool they only wait on it, two a worker, so a worker
+    always has its next page queued while a finished page's task reports back to Prefect."""
+    if runner.dask_address is not None:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=runner.dask_address)
+    return ThreadPoolTaskRunner(max_workers=1 if runner.pool is None else 2 * runner.pool.workers)
+
+
+def documents_in_flight(runner: PageRunner) -> int:
+    """One page slot: one document at a time (a second would only compete for the same core). More: one
+    document more than there are slots, so the next one's pages are queued before a document ends."""
+    if runner.dask_address is None and runner.slots <= 1:
+        return 1
+    return runner.slots + 1
+
+
+def run_batch(paths: list[str], out_dir: str, cfg: Config, pool: PagePool | None = None,
+              progress: LocalHook | None = None, db_url: str | None = None, images_dir: str | None = None,
+              dask_address: str | None = None, dask_slots: int = 1) -> Summary:
+    """The ingest flow, its pages on `pool` (our processes; None: in the flow's thread) or, given
+    `dask_address`, on that Dask cluster's `dask_slots` task threads."""
+    return ingest_flow(paths, out_dir, cfg, progress, pool, db_url, images_dir, dask_address, dask_slots)
 
 
 @flow(name="reportscan-ingest", validate_parameters=False, log_prints=False, persist_result=False)
 def ingest_flow(paths: list[str], out_dir: str, cfg: Config, progress: LocalHook | None = None,
-                pool: PagePool | None = None, db_url: str | None = None, images_dir: str | None = None) -> Summary:
-    """Probe, fan pages out, assemble and write each record and save it to the store (`db_url`, default
+                pool: PagePool | None = None, db_url: str | None = None, images_dir: str | None = None,
+                dask_address: str | None = None, dask_slots: int = 1) -> Summary:
+    """Probe, read each document in its subflow, save each record to the store (`db_url`, default
     `<out_dir>/reportscan.db`; its page images in `images_dir`, default the store's own folder); bad files
     are reported, never fatal.
 
-    The store is a URL, not an open store, so a deployment can pass it as a plain parameter; it is opened
-    once here for the whole run.
+    The store is a URL, not an open store, and the Dask cluster an address, so a deployment can pass both
+    as plain parameters; the store is opened once here for the whole run.
     """
     out = Path(out_dir)
     summary = Summary()
+    runner = PageRunner(pool=None if dask_address else pool, dask_address=dask_address,
+                        slots=dask_slots if dask_address else (pool.workers if pool is not None else 1))
     store = _open_store(db_url, images_dir, out, summary)
     try:
-        _run(paths, out, cfg, progress, pool, store, summary)
+        _run(paths, out, cfg, progress, runner, store, summary)
     finally:
         if not isinstance(store, str):
             store.close()
     return summary
+
+
+@dataclass
+class DocumentRead:
+    """What a document's subflow hands back to the batch: its record (written already, or why not) and
+    its pages, whose snapshots the store keeps."""
+
+    record: Record
+    pages: list[PageResult]
+    written: str | None
+    write_error: str | None = None
+
+
+@flow(name="reportscan-document", validate_parameters=False, log_prints=False, persist_result=False)
+def document_flow(info: DocumentInfo, cfg: Config, target: str, pool: PagePool | None = None,
+                  tick: PageTick | None = None) -> DocumentRead:
+    """One document: its pages as parallel tasks, then its record, written to `target` atomically.
+
+    A page that failed after its retries fails that page only: the record carries its error. Each page's
+    Dask future is released as soon as its result is in (flows/dask_workers.py says why).
+    """
+    futures = {page_task.submit(info, n, cfg, pool): n for n in range(1, info.pages + 1)}
+    results: dict[int, PageResult] = {}
+    for fut in as_completed(list(futures)):
+        n = futures[fut]
+        try:
+            res = fut.result()
+        except Exception as exc:  # a page that failed after its retries fails that page only
+            w, h = info.page_sizes[n - 1]
+            reason = f"page {n}: internal error ({type(exc).__name__}: {exc})"
+            res = PageResult(number=n, width=w, height=h, error=reason)
+        finally:
+            _release(fut)
+        results[n] = res
+        if tick is not None:
+            tick()
+    pages = [results[k] for k in sorted(results)]
+    record = build_record(info, pages, cfg, load_templates())
+    try:
+        write_record(record, Path(target))
+    except OSError as exc:  # disk full, permissions: this record fails, the others still get written
+        return DocumentRead(record, pages, None, f"record not written ({exc})")
+    return DocumentRead(record, pages, target)
+
+
+def _release(future: object) -> None:
+    wrapped = getattr(future, "wrapped_future", None)
+    if wrapped is not None and type(wrapped).__module__.startswith("distributed"):
+        from flows.dask_workers import release
+
+        release(future)
 
 
 def _open_store(db_url: str | None, images_dir: str | None, out: Path, summary: Summary) -> Store | str:
@@ -148,7 +250,7 @@ def _open_store(db_url: str | None, images_dir: str | None, out: Path, summary: 
         return str(exc)
 
 
-def _run(paths: list[str], out: Path, cfg: Config, progress: LocalHook | None, pool: PagePool | None,
+def _run(paths: list[str], out: Path, cfg: Config, progress: LocalHook | None, runner: PageRunner,
          store: Store | str, summary: Summary) -> None:
     infos: list[DocumentInfo] = []
     for p in paths:
@@ -158,39 +260,40 @@ def _run(paths: list[str], out: Path, cfg: Config, progress: LocalHook | None, p
             summary.failures.append(Failure(p, exc.reason))
     names = output_names(infos)
     templates = load_templates()  # checked by the CLI before the run: a broken file fails it up front
-    futures = {}
-    for info in infos:
-        for n in range(1, info.pages + 1):
-            futures[page_task.submit(info, n, cfg, pool)] = (info, n)
-    total = len(futures)
-    results: dict[Path, dict[int, PageResult]] = {i.path: {} for i in infos}
+    tick = PageTick(progress, sum(i.pages for i in infos))
+    read = document_flow.with_options(task_runner=task_runner_for(runner))
     stored_shas: list[str] = []
-    for done, fut in enumerate(as_completed(list(futures)), start=1):
-        info, n = futures[fut]
-        try:
-            res = fut.result()
-        except Exception as exc:  # a page that failed after its retries fails that page only
-            w, h = info.page_sizes[n - 1]
-            reason = f"page {n}: internal error ({type(exc).__name__}: {exc})"
-            res = PageResult(number=n, width=w, height=h, error=reason)
-        results[info.path][n] = res
-        if progress:
-            progress(done, total)
-        if len(results[info.path]) == info.pages:
-            pages = [results[info.path][k] for k in sorted(results[info.path])]
-            record = _finish(info, pages, cfg, templates, summary)
+    # Each subflow runs in a thread of its own, in a copy of this flow's context: Prefect then records it
+    # as this run's child. Documents queue for the threads in order; the store is written here, in turn.
+    ex = concurrent.futures.ThreadPoolExecutor(max_workers=documents_in_flight(runner),
+                                               thread_name_prefix="reportscan-document")
+    try:
+        docs = {ex.submit(contextvars.copy_context().run, read.with_options(flow_run_name=info.path.name),
+                          info, cfg, str(out / names[info.path]), runner.pool, tick): info for info in infos}
+        for fut in concurrent.futures.as_completed(docs):
+            info = docs[fut]
             try:
-                write_record(record, out / names[info.path])
-                summary.outputs.append(str(out / names[info.path]))
-            except OSError as exc:  # disk full, permissions: this record fails, the others still get written
-                summary.failures.append(Failure(str(info.path), f"record not written ({exc})"))
+                doc = fut.result()
+            except Exception as exc:  # a bug in a document's subflow fails that document only
+                summary.failures.append(Failure(str(info.path), f"internal error ({type(exc).__name__}: "
+                                                                f"{_one_line(exc)})"))
+                continue
+            _count(info, doc.record, summary)
+            if doc.written is not None:
+                summary.outputs.append(doc.written)
+            else:
+                summary.failures.append(Failure(str(info.path), doc.write_error or "record not written"))
             if isinstance(store, str):
                 summary.failures.append(Failure(str(info.path), f"not stored ({store})"))
                 summary.store_failed += 1
-            elif _store(store, str(info.path), record, pages, templates, summary):
-                stored_shas.append(record.sha256)
-            for page in pages:
+            elif _store(store, str(info.path), doc.record, doc.pages, templates, summary):
+                stored_shas.append(doc.record.sha256)
+            for page in doc.pages:
                 page.snapshot = None  # saved: a batch's images are not held to its end
+    finally:
+        # Interrupted: documents not started never start; those under way end as their pages are refused
+        # (the pool or cluster closes next), instead of this thread waiting for them all.
+        ex.shutdown(wait=False, cancel_futures=True)
     summary.documents = len(infos)
     if not isinstance(store, str):
         _review_counts(store, stored_shas, summary)
@@ -243,9 +346,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
 
-def _finish(info: DocumentInfo, pages: list[PageResult], cfg: Config, templates: list[Template],
-            summary: Summary) -> Record:
-    record = build_record(info, pages, cfg, templates)
+def _count(info: DocumentInfo, record: Record, summary: Summary) -> None:
     summary.pages += info.pages
     summary.tables += len(record.tables)
     cells = [c for t in record.tables for c in t.cells]
@@ -254,4 +355,3 @@ def _finish(info: DocumentInfo, pages: list[PageResult], cfg: Config, templates:
     for p in record.page_info:
         if p.error:
             summary.failures.append(Failure(str(info.path), p.error))
-    return record

@@ -11,15 +11,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.ingest import LocalHook, Summary, run_batch
+from flows.runners import PageRunner
 from flows.server import EphemeralApi
-from flows.workers import PagePool
 from ocr.config import Config
 
 
 def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | None = None,
-               pool: PagePool | None = None, db_url: str | None = None, images_dir: Path | None = None) -> Summary:
-    """Run the batch on `pool` against `api` (the run's own server, still starting) or the configured
-    Prefect API, saving to the store at `db_url` (default: `<out>/reportscan.db`)."""
+               runner: PageRunner | None = None, db_url: str | None = None, images_dir: Path | None = None
+               ) -> Summary:
+    """Run the batch on `runner` (our pool or a Dask cluster; None: in this process) against `api` (the run's
+    own server, still starting) or the configured Prefect API, saving to the store at `db_url` (default:
+    `<out>/reportscan.db`)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     err = Console(stderr=True)
@@ -35,8 +37,9 @@ def run_ingest(files: list[str], out: Path, cfg: Config, api: EphemeralApi | Non
             api.stop()
         url = configured or (api.wait() if api is not None else None)
         with temporary_settings({PREFECT_API_URL: url} if url else {}):
-            summary = run_batch(files, str(out), cfg, pool, LocalHook(progress), db_url,
-                                str(images_dir) if images_dir else None)
+            runner = runner or PageRunner()
+            summary = run_batch(files, str(out), cfg, runner.pool, LocalHook(progress), db_url,
+                                str(images_dir) if images_dir else None, runner.dask_address, runner.slots)
     for f in summary.failures:
         print(f"{f.path}: {f.reason}", file=sys.stderr)
     table = Table(title="reportscan ingest")
