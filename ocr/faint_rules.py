@@ -142,8 +142,12 @@ def faint_rules(rules: list[Rule], across: list[Rule], gray: np.ndarray, horizon
         return []
     mid = (across[0].middle() + across[-1].middle()) / 2  # along `rules`
     # An outer rule may have faded too: where rules of the other direction run on past the outermost
-    # rule, the space up to their ends is searched as well.
-    first, last = min(a.t0 for a in across), max(a.t1 for a in across)
+    # rule, the space up to their ends is searched as well. Two of them at least: a faded border leaves
+    # every rule that met it ending there, while one rule alone runs on where a glyph of a note printed
+    # under the table touches it, and below low-resolution text the glyphs' lower strokes line up like a
+    # faint rule (a real page's note line became a row of its table at 96 dpi).
+    starts, ends = sorted(a.t0 for a in across), sorted(a.t1 for a in across)
+    first, last = starts[1], ends[-2]
     slack = least + 2 * tol
     bounds = [Rule(rules[0].a + first - slack - rules[0].at(mid), rules[0].b, rules[0].t0, rules[0].t1), *rules,
               Rule(rules[-1].a + last + slack - rules[-1].at(mid), rules[-1].b, rules[-1].t0, rules[-1].t1)]

@@ -232,3 +232,23 @@ def test_a_rules_coverage_read_off_its_whole_length_is_the_slots_own():
             t_a = float(rng.uniform(-20, length))
             t_b = t_a + float(rng.uniform(0, 150))
             assert cov(mask, rule, t_a, t_b, horizontal) == _coverage(mask, rule, t_a, t_b, horizontal, cov.tol)
+
+
+@pytest.mark.parametrize(("text_px", "gap"), [(28, 16), (28, 30), (32, 22), (36, 30)])
+def test_a_note_under_a_table_at_low_resolution_is_no_row(text_px, gap):
+    # A real 96 dpi page (cTDaR t10011): a note printed just under its table, one column rule running on
+    # into it (a glyph touching it). Below low-resolution text the glyphs' lower strokes line up like a
+    # faint rule, and the search for a faded outer rule reached that far after the one rule: the note
+    # became a row of the table. A faded border leaves two rules or more ending at it.
+    from PIL import Image, ImageDraw
+    from synth import font
+
+    im = Image.fromarray(draw([simple_table()], size=(1300, 700)))
+    d = ImageDraw.Draw(im)
+    d.text((110, 460 + gap), "注：（1）本表中本报告期资本充足率、流动性比率、拆借资金比例、单一最大客户贷款",
+           fill="black", font=font(text_px))
+    d.rectangle([639, 455, 641, 495], fill="black")
+    small = cv2.resize(np.asarray(im), None, fx=0.32, fy=0.32, interpolation=cv2.INTER_AREA)
+    grids, _ = _detect(small, scale=0.32)
+    assert len(grids) == 1 and (grids[0].n_rows, grids[0].n_cols) == (4, 4)
+    assert _structure(grids[0]) == _truth(simple_table())
