@@ -104,6 +104,51 @@ def positions(chain: Chain, spans: Sequence[Span], count: int) -> Positions | No
     return Positions(first[0], (last[1] - first[0]) / count, count)
 
 
+ANCHORS_MIN = 3  # columns whose header reads as the template's, needed to lay the template's grid by them
+
+
+def anchored_positions(chain: Chain, read: Sequence[tuple[Span, int]], count: int) -> Positions | None:
+    """The template's columns laid by the columns whose header was read, not spread over the printed area.
+
+    `positions` spreads the template's columns over what was printed, which is right only when every
+    template column was printed: a grid a column short (the rule between the row labels and the first
+    number column lost, so that column's numbers were read inside the labels) spreads them wrong and
+    every column seems off. Here one column is as wide as the read columns' median width and the grid
+    starts where the read columns say; None when fewer than `ANCHORS_MIN` were read or any is not one
+    column wide."""
+    found: list[tuple[float, float, int]] = []
+    for span, column in read:
+        shares = span_shares(chain, span.start, span.end)
+        if shares is None:
+            return None
+        found.append((*shares, column))
+    if len(found) < ANCHORS_MIN:
+        return None
+    width = statistics.median(hi - lo for lo, hi, _ in found)
+    if width <= 0 or any(not WIDTH_RANGE[0] <= (hi - lo) / width <= WIDTH_RANGE[1] for lo, hi, _ in found):
+        return None
+    left = statistics.median(lo - column * width for lo, _, column in found)
+    return Positions(left, width, count)
+
+
+def missing_explained(chain: Chain, placed: Sequence[tuple[Span, int]], read: Sequence[tuple[Span, int]],
+                      count: int) -> Positions | None:
+    """The template's grid, when a printed grid with fewer value columns than the template's `count` is
+    explained by the missing ones alone: every printed column stands, one column wide, where the column
+    it was paired with stands on the grid its read headers lay (`anchored_positions`), so none stands
+    where a missing one would and none covers two (a rule lost between two numbers). Nothing moves: the
+    missing columns' fields find no cell (and go to review), the others keep the cells under their
+    headers. None when not so explained."""
+    if not placed or len({c for _, c in placed}) >= count:
+        return None
+    pos = anchored_positions(chain, read, count)
+    if pos is None:
+        return None
+    if any(geometry_agrees(chain, span, column, pos) is not True for span, column in placed):
+        return None
+    return pos
+
+
 def geometry_agrees(chain: Chain, span: Span, column: int, pos: Positions | None) -> bool | None:
     """Whether a printed column stands where template column `column` is; None when nothing tells."""
     shares = span_shares(chain, span.start, span.end)

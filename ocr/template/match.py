@@ -22,6 +22,7 @@ from ocr.template.geometry import (
     grid_count,
     merge_side,
     misaligned,
+    missing_explained,
     part_extents,
     positions,
     rule_edges,
@@ -211,6 +212,10 @@ def _row_label(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = fr
     but for the blank slivers of `thin` grid columns (a rule printed twice is no label)."""
     cells = [c for c in pb.chain.covering(row) if c.col < start
              and not (c.cell.kind == "blank" and c.end_col == c.col + 1 and c.col in thin)]
+    while len(cells) > 1 and cells[-1].cell.kind == "number" and cells[-1].row == row:
+        # A number read by the digit reader left of where most rows' numbers start is the row's first value
+        # standing in a part whose grid has a column more there (a rule the other part lost), not its label.
+        cells.pop()
     if not cells:
         return "", ""
     own = cells[-1]
@@ -302,19 +307,29 @@ def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     # cells hold several numbers run together: those fields stay unmapped, for review.
     m = BlockMatch(pb, template, score, start, [(pb.body_rows[i], j) for i, j, k in row_pairs if k == 1], [],
                    {pb.body_rows[i] for i, _, k in row_pairs if k > 1})
-    pos = positions(pb.chain, [Span(s.start, s.end) for s in slots], len(template.columns))
+    spans = [Span(s.start, s.end) for s in slots]
+    pos = positions(pb.chain, spans, len(template.columns))
     headers: dict[int, float] = {}
     for i, j, k in col_pairs:
         header = col_sims[i][j] if k == 1 else col_merged.get((i, j, k), 0.0)
         for slot, col in _split_slot(pb, slots[i], j, k):
             m.slots.append((slot, col))
             headers[col] = header
-            doubt = _column_doubt(pb, slot, col, template.columns[col], header, pos)
-            if doubt is not None:
-                m.column_doubts[col] = doubt
-    spans = [Span(s.start, s.end) for s in slots]
     count = grid_count(pb.chain, spans, pos) if pos is not None else len(slots) + sum(k - 1 for *_, k in col_pairs)
-    if count != len(template.columns):
+    explained = None
+    # Only a grid whose every printed value column was paired one to one can be explained by missing ones:
+    # a printed column left unpaired may stand where a missing one should.
+    one_to_one = sorted(i for i, _, k in col_pairs if k == 1) == list(range(len(slots)))
+    if count != len(template.columns) and one_to_one:
+        placed = [(Span(s.start, s.end), col) for s, col in m.slots]
+        explained = missing_explained(pb.chain, placed, [(sp, col) for sp, col in placed
+                                                         if headers[col] >= ANCHOR], len(template.columns))
+        pos = explained or pos
+    for slot, col in m.slots:
+        doubt = _column_doubt(pb, slot, col, template.columns[col], headers[col], pos)
+        if doubt is not None:
+            m.column_doubts[col] = doubt
+    if count != len(template.columns) and explained is None:
         m.block_doubts.append(("grid_mismatch", f"表格检出 {count} 个数值列，模板为 {len(template.columns)} 列，"
                                                 f"列的对应可能错位，请核对"))
     else:
