@@ -125,7 +125,7 @@ def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Tem
     if template is None:
         return record
     alignment = align(record.tables, template)
-    repaired = repair(alignment.mapped, template.value_types, template.constraints, cfg)
+    repaired = repair(alignment.mapped, template.value_types, template.constraints, cfg, alignment.row_confidence)
     fields, checks = link_constraints(repaired, template.constraints, alignment.mapped)
     verdicts: dict[int, dict[str, object]] = {}  # id of a mapped cell -> its field's verdict
     for key, mapped in alignment.mapped.items():

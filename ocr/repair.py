@@ -508,12 +508,17 @@ def _groups(constraints: Sequence[Constraint]) -> list[list[Constraint]]:
     return list(out.values())
 
 
+ROW_PLACED_BY_LABEL = 0.5  # a row confidence this high: the row was placed by its own label (`match._row_confidence`)
+
+
 def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], constraints: Sequence[Constraint],
-           cfg: Config) -> dict[str, FieldResult]:
+           cfg: Config, row_confidence: Mapping[str, float] | None = None) -> dict[str, FieldResult]:
     """Every expected field's value, checked against the template's arithmetic, in `expected` order.
 
     Promise: no number that the arithmetic or the reading casts doubt on passes without `needs_review`,
-    and operators are spared the doubtful readings two independent sums confirm.
+    and operators are spared the doubtful readings two independent sums confirm. `row_confidence` (field
+    key -> how sure its row's placement is, `Alignment.row_confidence`) tells which values could have moved
+    between rows; without it any could.
     """
     fields = {key: _read(key, vt, mapped.get(key), cfg) for key, vt in expected.items()}
     for c in constraints:
@@ -543,7 +548,7 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
                 limit = cfg.review_threshold_unchecked
                 f.reasons.append(f"此项无勾稽关系可核对，识别置信度 {f.confidence:.2f} 低于 {limit}")
             continue
-        why = _unconfirmed(key, fields, constraints, along)
+        why = _unconfirmed(key, fields, constraints, along, row_confidence)
         if why is not None and f.confidence < cfg.review_threshold_open:
             f.review = True
             f.flag("unconfirmed_reading")
@@ -564,22 +569,35 @@ _AXIS_WORDS = {"column": "列", "row": "行", "other": "合计"}
 
 
 def _unconfirmed(key: str, fields: Mapping[str, _Field], constraints: Sequence[Constraint],
-                 along: Mapping[str, Mapping[str, bool]]) -> str | None:
+                 along: Mapping[str, Mapping[str, bool]],
+                 row_confidence: Mapping[str, float] | None = None) -> str | None:
     """Why no evaluable 勾稽关系 vouches for a field, or None when one does.
 
     Its sums exist but blank or unreadable cells leave them open. Either all of them are open (nothing
     would see a misread), or all along one axis are, and so are those of a field it shares a sum of
     the other axis with: the two could have been swapped (two values of a row between their columns),
     which keeps every sum still evaluable, since a row sum does not care which column holds what; two
-    equal values swapped change nothing."""
+    equal values swapped change nothing.
+
+    Two values of one column swapped between rows (row sums open, the column sum kept) need a row placed
+    wrong: when both rows were placed by their own labels (`row_confidence`), which pair with the
+    template's rows in order, neither can hold the other's value, and that swap is ruled out. A swap
+    between columns is not: a column's identity is checked apart (`column_unconfirmed`), but nothing
+    here says it was read."""
     axes = along[key]
     if not any(axes.values()):
         return "此项所在的勾稽关系均因空白或无法识别的单元格无法核对"
+
+    def by_label(k: str) -> bool:
+        return row_confidence is not None and row_confidence.get(k, 0.0) >= ROW_PLACED_BY_LABEL
+
     for axis in (a for a, ok in axes.items() if not ok):
         for c in constraints:
             keys = (*c.lhs, *c.rhs)
             if key not in keys or _axis(c) == axis:
                 continue
+            if _axis(c) == "column" and axis == "row" and by_label(key):
+                keys = tuple(g for g in keys if not by_label(g))  # a partner from another row placed by label
             partner = next((g for g in keys if g != key and fields[g].known and not along[g].get(axis, True)
                             and fields[g].value != fields[key].value), None)  # equal values swapped are no error
             if partner is not None:
