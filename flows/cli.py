@@ -13,6 +13,7 @@ store (SQLAlchemy, Alembic) and the review server (FastAPI) only by the commands
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -23,6 +24,8 @@ from ocr.export import FORMATS, load_records, record_files, write
 from ocr.rasterize import find_inputs
 
 if TYPE_CHECKING:
+    from flows.batch import Layout
+    from ocr.config import Config
     from store.db import Store
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_DEPENDENCY = 0, 1, 2, 3
@@ -56,6 +59,20 @@ def _parser() -> argparse.ArgumentParser:
     bat.add_argument("--images", type=Path, metavar="DIR", help="folder for the page images (as for ingest)")
     _config_options(bat)
     _dask_options(bat)
+
+    sch = sub.add_parser("schedule", help="serve the batch on a cron schedule (Prefect's serve): a server of its own "
+                                          "on 127.0.0.1, or the one PREFECT_API_URL names; runs until stopped")
+    sch.add_argument("--inbox", required=True, type=Path, help="the folder others drop scans into")
+    sch.add_argument("--cron", required=True, metavar="EXPR", help='when, as cron fields: "0 2 * * *" is 02:00 daily')
+    sch.add_argument("--timezone", metavar="TZ", help="the cron's time zone, e.g. Asia/Shanghai (default: UTC)")
+    sch.add_argument("--out", type=Path, help="folder for the records (default: out/ beside the inbox)")
+    sch.add_argument("--db", metavar="URL", help="the store (default: sqlite:///OUT/reportscan.db)")
+    sch.add_argument("--images", type=Path, metavar="DIR", help="folder for the page images (as for ingest)")
+    sch.add_argument("--name", default="nightly-inbox", help="the deployment's name in Prefect (default: %(default)s)")
+    sch.add_argument("--port", type=int, default=4200,
+                     help="port of the Prefect server (and UI) it starts when PREFECT_API_URL is not set")
+    _config_options(sch)
+    _dask_options(sch)
 
     smp = sub.add_parser("samples", help="generate sample scans with ground truth")
     smp.add_argument("--out", required=True, type=Path)
@@ -236,7 +253,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from flows.startup import long_lived_imports
     from flows.workers import head_start
 
-    signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: workers and the server are stopped
+    _interruptible(args.verbose)
     paths = [str(f) for f in files]
     try:
         # The API is started first: it takes longest. The workers (ours or a local Dask cluster's) start
@@ -289,12 +306,13 @@ def _prefect_env(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
 
 
-def cmd_batch(args: argparse.Namespace) -> int:
-    """Checks in the order a person fixes them (usage, dependencies, the lock), then the flow on the run's
-    own Prefect API (or the configured one). A batch with a failed file exits 1, like ingest."""
-    from flows.batch import BatchLocked, BatchUsageError, check_unlocked, layout
+def _batch_ready(args: argparse.Namespace, lock: bool = True) -> tuple[Layout, Config, str] | int:
+    """What `batch` and `schedule` check before anything starts, in the order a person fixes them (usage,
+    dependencies, the Dask scheduler, the lock, writable folders, the store): the layout, the configuration and
+    the store's URL, or the exit code."""
+    from flows.batch import BatchLocked, BatchUsageError, check_unlocked, default_out, layout
 
-    out = args.out if args.out is not None else args.inbox.absolute().parent / "out"
+    out = args.out if args.out is not None else default_out(args.inbox)
     try:
         lay = layout(args.inbox, out)
     except BatchUsageError as exc:
@@ -304,11 +322,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return stop
     if (no_dask := _dask_unavailable(args, cfg)) is not None:
         return no_dask
-    try:  # before anything is made: a second run leaves no trace
-        check_unlocked(lay)
-    except (BatchLocked, OSError) as exc:
-        print(f"reportscan: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+    if lock:
+        try:  # before anything is made: a second run leaves no trace
+            check_unlocked(lay)
+        except (BatchLocked, OSError) as exc:
+            print(f"reportscan: {exc}", file=sys.stderr)
+            return EXIT_INPUT
     for option, folder in (("--out", lay.out), ("done/", lay.done), ("failed/", lay.failed)):
         if (unwritable := _unwritable(option, folder)) is not None:
             return unwritable
@@ -316,12 +335,24 @@ def cmd_batch(args: argparse.Namespace) -> int:
     db_url, bad_store = _ingest_store(args)
     if bad_store is not None:
         return bad_store
+    return lay, cfg, db_url  # type: ignore[return-value]
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """The checks of `_batch_ready`, then the flow on the run's own Prefect API (or the configured one). A
+    batch with a failed file exits 1, like ingest."""
+    from flows.batch import BatchLocked
+
+    ready = _batch_ready(args)
+    if isinstance(ready, int):
+        return ready
+    lay, cfg, db_url = ready
     if not args.verbose:  # a failed file fails the flow run: Prefect would log its traceback, we say why
         os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
     _prefect_env(args.verbose)
     from flows.server import ServerError, ephemeral_api
 
-    signal.signal(signal.SIGTERM, _terminated)
+    _interruptible(args.verbose)
     try:
         with ephemeral_api() as api:
             from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -356,6 +387,47 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_INPUT if failed else EXIT_OK
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """The batch's own checks, the cron and the zone; then the deployment served until Ctrl-C or SIGTERM
+    (flows/schedule.py). Its runs take the inbox's lock each, so no lock is asked for here."""
+    from flows.schedule import ScheduleError, check_schedule
+
+    try:
+        check_schedule(args.cron, args.timezone)
+    except ScheduleError as exc:
+        return _usage_error(str(exc))
+    ready = _batch_ready(args, lock=False)
+    if isinstance(ready, int):
+        return ready
+    lay, cfg, db_url = ready
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not args.verbose:  # the runs' own logs (INFO) are what a served process is watched by
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    from flows.schedule import schedule_server, serve_batch
+    from flows.server import ServerError
+
+    parameters = {"inbox": str(lay.inbox), "out_dir": str(lay.out), "db_url": db_url,
+                  "images_dir": str(args.images.absolute()) if args.images else None,
+                  "config": cfg.model_dump(mode="json"), "dask_address": args.dask_address,
+                  "dask_local": args.dask_local}
+    try:
+        with schedule_server(args.port) as url:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            where = url or PREFECT_API_URL.value()
+            zone = args.timezone or "UTC"
+            print(f"reportscan: serving {args.name!r}: a batch over {lay.inbox} at {args.cron!r} ({zone}); "
+                  f"runs at {where.removesuffix('/api')}; Ctrl-C stops", file=sys.stderr, flush=True)
+            with temporary_settings({PREFECT_API_URL: url} if url else {}):
+                serve_batch(parameters, args.cron, args.timezone, args.name)
+    except ServerError as exc:
+        print(f"reportscan: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
 def _ingest_store(args: argparse.Namespace) -> tuple[str, int | None]:
     """The run's store URL, created or upgraded now: a store that cannot be opened is a usage error said
     before any page is read, not one failure per document at the end."""
@@ -379,8 +451,18 @@ def _open_existing(url: str, images: Path | None = None) -> Store | int:
         return _usage_error(f"--db: {exc}")
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _interruptible(verbose: bool) -> None:
+    """Ctrl-C and SIGTERM unwind the run alike (workers, cluster and server are stopped on the way out). From
+    then on the CLI alone speaks, in one line: documents under way end in their own threads while the run
+    unwinds, and Prefect would log each one's crash, with a traceback, against a client already closed."""
+
+    def interrupted(signum: int, _frame: object) -> None:
+        if not verbose:
+            logging.disable(logging.CRITICAL)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
@@ -562,8 +644,9 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"ingest": cmd_ingest, "batch": cmd_batch, "samples": cmd_samples, "inspect": cmd_inspect,
-               "export": cmd_export, "db": cmd_db, "review": cmd_review, "users": cmd_users}[args.command]
+    handler = {"ingest": cmd_ingest, "batch": cmd_batch, "schedule": cmd_schedule, "samples": cmd_samples,
+               "inspect": cmd_inspect, "export": cmd_export, "db": cmd_db, "review": cmd_review,
+               "users": cmd_users}[args.command]
     return handler(args)
 
 

@@ -54,8 +54,9 @@ def _transient(_task: Any, _run: Any, state: Any) -> bool:
     return isinstance(exc, _TRANSIENT)
 
 
-@task(name="page", retries=2, retry_delay_seconds=1, retry_condition_fn=_transient, cache_policy=NO_CACHE,
-      persist_result=False)
+# Backoff 1, 4, 16 s: a killed poppler passes at once, a full disk or a busy share may take a while to clear.
+@task(name="page", retries=3, retry_delay_seconds=[1, 4, 16], retry_jitter_factor=0.5, retry_condition_fn=_transient,
+      cache_policy=NO_CACHE, persist_result=False)
 def page_task(info: DocumentInfo, number: int, cfg: Config, pool: PagePool | None = None) -> PageResult:
     if pool is None:
         return run_page(info, number, cfg)
@@ -112,13 +113,18 @@ class LocalHook:
 
 class PageTick:
     """Counts pages done across the documents in flight and reports to the progress hook; called from the
-    subflows' threads. Pickled, it arrives without its hook, as `LocalHook` does."""
+    subflows' threads. Pickled, it arrives without its hook, as `LocalHook` does.
+
+    It also carries the run's stop: a run interrupted while documents are under way cannot wait for their
+    threads, whose pages are then refused by the closing pool; `stopped` tells them to write no record
+    built from those refusals."""
 
     def __init__(self, progress: LocalHook | None, total: int) -> None:
         self.progress = progress
         self.total = total
         self.done = 0
         self._lock = threading.Lock()
+        self.stopped = threading.Event()
 
     def __call__(self) -> None:
         with self._lock:
@@ -132,6 +138,7 @@ class PageTick:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self.stopped = threading.Event()
 
 
 def task_runner_for(runner: PageRunner) -> TaskRunner[Any]:
@@ -221,6 +228,8 @@ def document_flow(info: DocumentInfo, cfg: Config, target: str, pool: PagePool |
             tick()
     pages = [results[k] for k in sorted(results)]
     record = build_record(info, pages, cfg, load_templates())
+    if tick is not None and tick.stopped.is_set():  # the run was interrupted under this document's pages
+        return DocumentRead(record, pages, None, "interrupted: record not written")
     try:
         write_record(record, Path(target))
     except OSError as exc:  # disk full, permissions: this record fails, the others still get written
@@ -290,9 +299,12 @@ def _run(paths: list[str], out: Path, cfg: Config, progress: LocalHook | None, r
                 stored_shas.append(doc.record.sha256)
             for page in doc.pages:
                 page.snapshot = None  # saved: a batch's images are not held to its end
-    finally:
+    except BaseException:
         # Interrupted: documents not started never start; those under way end as their pages are refused
-        # (the pool or cluster closes next), instead of this thread waiting for them all.
+        # (the pool or cluster closes next), instead of this thread waiting for them all, and write nothing.
+        tick.stopped.set()
+        raise
+    finally:
         ex.shutdown(wait=False, cancel_futures=True)
     summary.documents = len(infos)
     if not isinstance(store, str):

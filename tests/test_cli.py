@@ -308,8 +308,9 @@ def test_an_interrupted_run_stops_its_workers_and_server_and_leaves_no_half_reco
     assert "interrupted" in err and "Traceback" not in err
     time.sleep(1)
     assert not {k for k in kids if _running(k)}  # nothing left running
-    for rec in out.glob("*.json"):  # whatever was written is whole
-        json.loads(rec.read_text(encoding="utf-8"))
+    for rec in out.glob("*.json"):  # whatever was written is whole, and none is built of refused pages
+        record = json.loads(rec.read_text(encoding="utf-8"))
+        assert rec.name == "_summary.json" or not any(p["error"] for p in record["page_info"])
     assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))
 
 
