@@ -20,8 +20,10 @@ reading (or never will), so a batch killed before its end leaves them in the inb
 what was stored and reads the rest. Moves are `os.replace` on the same file system; a name taken in
 `done/` or `failed/` gets a numbered suffix, nothing is ever overwritten.
 
-Each file's outcome is written to `_batch.json` rather than a store table: the store's schema is pinned
-at revision 0001 by its tests, and a second migration belongs with them (see the batch's report).
+Each batch and each file's outcome are also rows of the store (`store/batches.py`: tables `batches` and
+`batch_files`), written just before the file is moved: a kill between the two leaves the file in the
+inbox and a row naming where it was to go, which the next batch's row for it supersedes; a batch killed
+before its end stays `interrupted` there. An outcome the store cannot take leaves its file in the inbox.
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ class BatchSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def default_out(inbox: str | Path) -> Path:
+    """A batch's default output folder: `out/` beside the inbox (never inside it)."""
+    return Path(inbox).absolute().parent / "out"
 
 
 def layout(inbox: Path, out: Path) -> Layout:
@@ -248,10 +255,10 @@ def _error_file(dest: Path) -> Path:
     return dest.with_name(dest.name + ".error.json")
 
 
-def _move(src: Path, root: Path, rel: Path, error: dict[str, Any] | None = None) -> Path:
-    """Rename `src` (the entry itself, a link included) into `root`, its reason written first when failed:
-    a crash in between leaves the file in the inbox to be tried again, never a failed file without why."""
-    dest = free_name(root, rel)
+def _move(src: Path, dest: Path, error: dict[str, Any] | None = None) -> Path:
+    """Rename `src` (the entry itself, a link included) to `dest` (a name `free_name` gave), its reason
+    written first when failed: a crash in between leaves the file in the inbox to be tried again, never a
+    failed file without why."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if error is not None:
         write_json_atomic(error, _error_file(dest))
@@ -314,10 +321,14 @@ def _run(lay: Layout, cfg: Config, db_url: str | None, images_dir: str | None, d
     store = open_store(url, Path(images_dir) if images_dir else None, create=True,
                        fallback_images=lay.out / "images")
     try:
+        from store.batches import start_batch
+
+        for dead in start_batch(store, batch_id, str(lay.inbox), str(records), __version__, cfg.digest()):
+            logger.warning("batch %s on this inbox never finished (killed?): marked interrupted in the store", dead)
         files, refused = scan(lay.inbox)
         summary.files = len(files) + len(refused)
         for path, reason in refused:
-            _settle(summary, lay, path, "refused", reason, None, stage="scan")
+            _settle(store, summary, lay, path, "refused", reason, None, stage="scan")
         new, later = _sort_out(store, lay, files, cfg, summary)
         if new:
             with page_runner(cfg, dask_address, dask_local) as runner:
@@ -330,18 +341,20 @@ def _run(lay: Layout, cfg: Config, db_url: str | None, images_dir: str | None, d
         for sha, path in new.items():
             reasons = [f.reason for f in ingest.failures if f.path == str(path)]
             if _reading(store, sha, version, config) is not None:
-                _settle(summary, lay, path, "read", "; ".join(reasons) or None, sha)
+                _settle(store, summary, lay, path, "read", "; ".join(reasons) or None, sha)
             else:
                 stage = "store" if any(r.startswith("not stored") for r in reasons) else "read"
-                _settle(summary, lay, path, "failed", "; ".join(reasons) or "no record was made", sha, stage=stage)
+                _settle(store, summary, lay, path, "failed", "; ".join(reasons) or "no record was made", sha,
+                        stage=stage)
         for sha, path in later:  # a second copy of a document new in this batch: it follows the first
             first = new[sha]
             if _reading(store, sha, version, config) is not None:
-                _settle(summary, lay, path, "skipped", f"the same document as {_rel(lay, first)}", sha)
+                _settle(store, summary, lay, path, "skipped", f"the same document as {_rel(lay, first)}", sha)
             else:
-                _settle(summary, lay, path, "failed", f"the same document as {_rel(lay, first)}, which failed",
+                _settle(store, summary, lay, path, "failed", f"the same document as {_rel(lay, first)}, which failed",
                         sha, stage="read")
         summary.review_items = _open_items(store)
+        _finish(store, summary, logger)
     finally:
         store.close()
     for o in summary.failures:
@@ -360,12 +373,12 @@ def _sort_out(store: Store, lay: Layout, files: list[Path], cfg: Config, summary
         try:
             sha = content_sha256(path)
         except OSError as exc:
-            _settle(summary, lay, path, "failed", f"cannot be read ({exc.strerror or exc})", None, stage="read")
+            _settle(store, summary, lay, path, "failed", f"cannot be read ({exc.strerror or exc})", None, stage="read")
             continue
         if sha in new:
             later.append((sha, path))
         elif (reading := _reading(store, sha, version, config)) is not None:
-            _settle(summary, lay, path, "skipped", f"read before (reading {reading}, reportscan {version}, "
+            _settle(store, summary, lay, path, "skipped", f"read before (reading {reading}, reportscan {version}, "
                                                    f"config {config})", sha)
         else:
             new[sha] = path
@@ -382,24 +395,50 @@ def _rel(lay: Layout, path: Path) -> str:
     return str(path.relative_to(lay.inbox))
 
 
-def _settle(summary: BatchSummary, lay: Layout, path: Path, outcome: str, reason: str | None, sha: str | None,
-            stage: str | None = None) -> None:
-    """Move one file out of the inbox and note its outcome; a move that fails leaves it in the inbox, a failure."""
+def _settle(store: Store, summary: BatchSummary, lay: Layout, path: Path, outcome: str, reason: str | None,
+            sha: str | None, stage: str | None = None) -> None:
+    """Record one file's outcome in the store, then move it out of the inbox. An outcome the store cannot
+    take, or a move that fails, leaves the file in the inbox: a failure, tried again by the next batch."""
+    from store.batches import record_file
+    from store.db import StoreError
+
     rel = path.relative_to(lay.inbox)
     failed = outcome in ("failed", "refused")
     error = ({"file": str(rel), "stage": stage, "error": reason, "time": datetime.now(UTC).isoformat(),
               "sha256": sha, "batch": summary.batch_id} if failed else None)
+    dest = free_name(lay.failed if failed else lay.done, rel)
+    moved: str | None = None
     try:
-        moved: str | None = str(_move(path, lay.failed if failed else lay.done, rel, error))
+        record_file(store, summary.batch_id, str(rel), outcome, reason, stage, sha, str(dest))
+        moved = str(_move(path, dest, error))
+    except StoreError as exc:
+        reason = f"{reason + '; ' if reason else ''}left in the inbox: its outcome could not be stored ({exc})"
+        outcome = "failed"
     except OSError as exc:  # a folder beside the inbox on another file system, permissions
-        moved = None
         reason = f"{reason + '; ' if reason else ''}not moved out of the inbox ({exc.strerror or exc})"
         outcome = "failed"
+        with contextlib.suppress(StoreError):  # the row said where it was to go: it says where it is
+            record_file(store, summary.batch_id, str(rel), outcome, reason, stage or "move", sha, None)
     if outcome == "read":
         summary.read += 1
     elif outcome == "skipped":
         summary.skipped += 1
     summary.outcomes.append(FileOutcome(str(rel), outcome, reason, sha, moved))
+
+
+def _finish(store: Store, summary: BatchSummary, logger: Any) -> None:
+    """The batch's row: its counts and its end state (failed when a file failed, for history and alerts)."""
+    from store.batches import BatchCounts, finish_batch
+    from store.db import StoreError
+
+    s = summary
+    counts = BatchCounts(files=s.files, read=s.read, skipped=s.skipped, failed=len(s.failures), pages=s.pages,
+                         tables=s.tables, fields=s.fields, fields_needing_review=s.fields_needing_review,
+                         review_items=s.review_items)
+    try:
+        finish_batch(store, s.batch_id, counts, "failed" if s.failures else "completed")
+    except StoreError as exc:  # every file is settled and _batch.json says so; only the history row is short
+        logger.error("batch %s: its end was not recorded in the store (%s)", s.batch_id, exc)
 
 
 def _count(ingest: Summary, summary: BatchSummary) -> None:

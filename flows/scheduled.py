@@ -9,26 +9,21 @@ the dict `Config.model_dump()` gives and is checked here, at the start of the ru
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
-from flows.batch import _batch_flow
+from flows.batch import _batch_flow, default_out
 from ocr.config import Config
-
-
-def default_out(inbox: str | Path) -> Path:
-    """`reportscan batch`'s default output folder: `out/` beside the inbox (never inside it)."""
-    return Path(inbox).absolute().parent / "out"
 
 
 @flow(name="reportscan-batch", validate_parameters=False, log_prints=False, persist_result=False)
 def batch_inbox(inbox: str, out_dir: str | None = None, db_url: str | None = None, images_dir: str | None = None,
-                config: dict[str, Any] | None = None, dask_address: str | None = None) -> dict[str, Any]:
+                config: dict[str, Any] | None = None, dask_address: str | None = None,
+                dask_local: int | None = None) -> dict[str, Any]:
     """One batch over `inbox` now, as `reportscan batch` runs it. A failed file fails the run (Prefect's
-    Failed state, for automations to alert on) after everything is written; the summary is returned."""
+    Failed state, for automations to alert on) after everything is written; the summary is returned.
+    Pages run on `dask_address`'s cluster, on a local one of `dask_local` workers, or on our own pool."""
     cfg = Config.model_validate(config or {})
     out = out_dir or str(default_out(inbox))
-    kwargs: dict[str, Any] = {"dask_address": dask_address} if dask_address else {}
-    return _batch_flow(inbox, out, cfg, db_url, images_dir, **kwargs).to_dict()
+    return _batch_flow(inbox, out, cfg, db_url, images_dir, dask_address, dask_local).to_dict()

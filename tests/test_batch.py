@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pikepdf
 import pytest
@@ -177,6 +178,31 @@ def test_a_rerun_skips_what_the_store_holds_also_under_another_name(nightly):
     assert "0 read, 2 skipped" in second.stdout
 
 
+def test_the_store_keeps_each_batch_and_each_file_outcome_beside_its_readings(nightly):
+    import store as S
+
+    d = nightly[0]
+    st = S.open_store(f"sqlite:///{d / 'out' / 'reportscan.db'}", None)
+    try:
+        newest, oldest = S.batches(st)
+        assert (oldest.state, newest.state) == ("failed", "completed")
+        assert oldest.counts.files == 8 and oldest.counts.read == 2 and newest.counts.skipped == 2
+        for row in (oldest, newest):
+            ledger = json.loads((Path(row.records) / "_batch.json").read_text())
+            files = S.batch_files(st, row.id)
+            assert {f.name: (f.outcome, f.moved_to) for f in files} == {
+                o["name"]: (o["outcome"], o["moved_to"]) for o in ledger["outcomes"]}
+        fifo = next(f for f in S.batch_files(st, oldest.id) if f.name == "pipe.pdf")
+        assert fifo.outcome == "refused" and fifo.stage == "scan" and "fifo" in fifo.reason
+        table = next(f for f in S.batch_files(st, oldest.id) if f.name == "sub/table.png")
+        history = S.file_history(st, table.sha256)  # read once, then skipped under two names
+        assert [(h.outcome, h.name) for h in history] == [("read", "sub/table.png"), ("skipped", "renamed.png"),
+                                                          ("skipped", "sub/table.png")]
+        assert history[0].reading_id is not None and {h.reading_id for h in history} == {history[0].reading_id}
+    finally:
+        st.close()
+
+
 def test_the_flow_run_fails_and_leaves_both_summary_artifacts(prefect_harness, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -279,3 +305,15 @@ def test_a_batch_killed_mid_way_and_run_again_ends_as_an_uninterrupted_one(tmp_p
     assert r.returncode == 1, r.stderr
     assert _state(tmp_path) == uninterrupted
     assert len(uninterrupted["documents"]) == 2 and all(n == 1 for _, n in uninterrupted["documents"])
+    import store as S
+
+    st = S.open_store(f"sqlite:///{tmp_path / 'out' / 'reportscan.db'}", None)
+    try:  # the killed batch, if it got as far as its row, is interrupted; the rerun settled every file
+        last, *killed = S.batches(st)
+        assert last.state == "failed" and all(b.state == "interrupted" for b in killed) and len(killed) <= 1
+        assert sorted(f.name for f in S.batch_files(st, last.id) if f.superseded_by is None) <= [
+            "a.png", "b.png", "empty.pdf", "pipe.pdf"]
+        settled = {f.name for b in (last, *killed) for f in S.batch_files(st, b.id) if f.superseded_by is None}
+        assert settled == {"a.png", "b.png", "empty.pdf", "pipe.pdf"}
+    finally:
+        st.close()
