@@ -47,10 +47,14 @@ class Run:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # role -> largest single process
     processes: dict[str, int] = field(default_factory=dict)  # role -> how many were seen
     peak_tree_mb: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # role -> CPU seconds of its processes, all of them
 
 
-def _proc(pid: int) -> tuple[int, int, bytes] | None:
-    """(ppid, rss kB, cmdline) of a live process, None when gone or a zombie."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc(pid: int) -> tuple[int, int, bytes, float] | None:
+    """(ppid, rss kB, cmdline, CPU s so far) of a live process, None when gone or a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         rest = stat[stat.rindex(")") + 2:].split()
@@ -61,13 +65,14 @@ def _proc(pid: int) -> tuple[int, int, bytes] | None:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
                 break
-        return int(rest[1]), rss, Path(f"/proc/{pid}/cmdline").read_bytes()
+        cpu = (int(rest[11]) + int(rest[12])) / _TICK  # utime + stime
+        return int(rest[1]), rss, Path(f"/proc/{pid}/cmdline").read_bytes(), cpu
     except (OSError, ValueError, IndexError):
         return None
 
 
-def _role(pid: int, procs: dict[int, tuple[int, int, bytes]], root: int) -> str:
-    ppid, _, cmd = procs[pid]
+def _role(pid: int, procs: dict[int, tuple[int, int, bytes, float]], root: int) -> str:
+    ppid, _, cmd, _ = procs[pid]
     if pid == root:
         return "cli"
     if b"uvicorn" in cmd:
@@ -75,7 +80,7 @@ def _role(pid: int, procs: dict[int, tuple[int, int, bytes]], root: int) -> str:
     if b"resource_tracker" in cmd:
         return "mp resource tracker"
     if b"spawn_main" in cmd:
-        parent_cmd = procs.get(ppid, (0, 0, b""))[2]
+        parent_cmd = procs.get(ppid, (0, 0, b"", 0.0))[2]
         if b"spawn_main" in parent_cmd:
             return "dask worker"
         return "worker"  # our pool's, or a Dask nanny (told apart by the runner's name in the report)
@@ -85,12 +90,14 @@ def _role(pid: int, procs: dict[int, tuple[int, int, bytes]], root: int) -> str:
 
 
 class TreeSampler:
-    """Peak RSS of every process under `root`, by role, every `interval` s."""
+    """Peak RSS of every process under `root`, by role, every `interval` s, and the CPU time each had used
+    when last seen (a process's last tenth of a second is missed: noise against a run's minutes)."""
 
     def __init__(self, root: int, interval: float = 0.1) -> None:
         self.root, self.interval = root, interval
         self.peaks: dict[int, tuple[str, int]] = {}
         self.peak_tree = 0
+        self.cpu: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -99,7 +106,7 @@ class TreeSampler:
         while not self._stop.is_set():
             procs = {int(e.name): p for e in os.scandir("/proc") if e.name.isdigit() and (p := _proc(int(e.name)))}
             kids: dict[int, list[int]] = {}
-            for pid, (ppid, _, _) in procs.items():
+            for pid, (ppid, *_) in procs.items():
                 kids.setdefault(ppid, []).append(pid)
             tree, todo = set(), [self.root] if self.root in procs else []
             while todo:
@@ -112,6 +119,8 @@ class TreeSampler:
                 if role == "fork":
                     continue
                 rss = procs[pid][1]
+                # the role first seen: an exiting process's command line reads empty
+                self.cpu[pid] = (self.cpu.get(pid, (role, 0.0))[0], procs[pid][3])
                 total += rss
                 if rss > self.peaks.get(pid, ("", 0))[1]:
                     self.peaks[pid] = (role, rss)
@@ -164,8 +173,12 @@ def run_once(runner: str, rep: int, docs: Path, work: Path) -> Run:
             role = "pool worker"
         peaks[role] = max(peaks.get(role, 0.0), rss / 1024)
         counts[role] = counts.get(role, 0) + 1
+    cpu: dict[str, float] = {}
+    for role, seconds in sampler.cpu.values():
+        role = {"worker": "dask worker" if kind == "dask" else "pool worker"}.get(role, role)
+        cpu[role] = cpu.get(role, 0.0) + seconds
     return Run(runner, rep, load, wall, total, len(done), startup, rate * 60, peaks, counts,
-               sampler.peak_tree / 1024)
+               sampler.peak_tree / 1024, cpu)
 
 
 def main() -> int:
@@ -194,6 +207,8 @@ def main() -> int:
             print(f"rep {rep} {runner:7s} load {r.load:4.1f}  wall {r.wall:6.1f} s  start-up {r.startup:5.1f} s  "
                   f"{r.pages_per_min:5.1f} pages/min  ({r.pages} pages, {r.documents} docs)  "
                   f"tree {r.peak_tree_mb:.0f} MB  {rss}", flush=True)
+            cpu = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r.cpu_s.items()) if v >= 0.5)
+            print(f"      CPU s by role: {cpu}; {sum(r.cpu_s.values()) / r.pages:.2f} CPU-s a page in all", flush=True)
     print()
     med: dict[str, dict[str, float]] = {}
     for runner in runners:
