@@ -57,6 +57,10 @@ class GridParams:
     # apart already.
     stack_gap: int = 90
     stack_ink: float = 0.01  # share of a band's paper that may be ink (speckle) and the band still empty
+    # A rule printed at under this share of its table's print (`_drop_pale`) must end where rules across it
+    # are, or it is a line of the paper's texture or a dirty drum (hard tier's faded rules: 0.17-0.42 and
+    # ending at their joints; ordinary rules 0.7 and up).
+    pale_share: float = 0.5
 
 
 def _odd(n: float) -> int:
@@ -435,6 +439,10 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             if _erase(streaks, (hmask, vmask, vshort), streaked, (x0, y0, x1, y1), region, tol):
                 todo[:0] = _regions(hmask, vmask, vshort, (x0, y0, x1, y1), region, scale, p)
                 continue
+        if gray is not None:
+            hs, vs, pale = _drop_pale(hs, vs, gray[y0:y1, x0:x1], tol, scale, p)
+            h_streaks += [_moved(r, x0, y0, True) for r in pale[0]]
+            v_streaks += [_moved(r, x0, y0, False) for r in pale[1]]
         # after the streaks: a streak beside a rule is no copy of it
         hs, vs = _merge_close(hs, p.min_slot * scale), _merge_close(vs, p.min_slot * scale)
         hs, vs = _open_borders(hs, vs, scale)
@@ -467,6 +475,56 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             ruled[y0:y1, x0:x1] |= hsub | vsub
     grids.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
     return grids, ruled
+
+
+def _ink_contrast(gray: np.ndarray, rule: Rule, horizontal: bool, scale: float) -> float:
+    """How much darker than the paper beside it a rule's line is where it is printed: the upper quartile,
+    along the rule, of the paper 9-14 px to either side (their median) less the darkest pixel within 3 px.
+    The upper quartile, so a rule broken or faded over most of its length still counts its printed part."""
+    near, far0, far1 = (max(1, int(round(k * scale))) for k in (3, 9, 14))
+    spread = int(np.ceil(rule.spread))
+    centre = sample(gray, rule, rule.t0, rule.t1, horizontal, -near - spread, near + spread).min(axis=0)
+    sides = np.concatenate([sample(gray, rule, rule.t0, rule.t1, horizontal, -far1 - spread, -far0 - spread),
+                            sample(gray, rule, rule.t0, rule.t1, horizontal, far0 + spread, far1 + spread)])
+    return float(np.percentile(np.median(sides, axis=0) - centre, 75))
+
+
+def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, tol: float, scale: float, p: GridParams
+               ) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
+    """Take out the lines of a textured or streaked paper that pass for rules inside a table: the horizontal
+    and vertical rules left, and the pale ones taken out.
+
+    Paper texture and a photocopier's dirty drum leave long grey lines; the sensitive rule mask (it must
+    find faded rules) picks up the stretches that cross a table, and each becomes a column rule that splits
+    cells and shifts every later column (issue 13: 三 read 13 columns wide on an augraphy-heavy page). Such
+    a line is pale against the table's print (`pale_share` of it) and runs through the table's rows
+    without regard to them: at least one of its ends lies nowhere near a rule across, or an end its
+    siblings share (a table open at the sides). A table's own faint rule, pale too, still ends where
+    the rules it joins are (on our hard tier: within 17 px, against 12-214 px for the paper's lines).
+    """
+    if not hs or not vs:
+        return hs, vs, ([], [])
+    contrast = {id(r): _ink_contrast(gray, r, horizontal, scale) for rules, horizontal in ((hs, True), (vs, False))
+                for r in rules}
+    print_level = float(np.percentile(list(contrast.values()), 75))
+    reach = 2 * tol
+
+    def joined(r: Rule, siblings: list[Rule], across: list[Rule]) -> bool:
+        at = _crossings(r, across, reach)
+        for end, t_of in ((r.t0, attrgetter("t0")), (r.t1, attrgetter("t1"))):
+            if not any(abs(t - end) <= reach for t in at) and not any(
+                    s is not r and abs(t_of(s) - end) <= reach for s in siblings):
+                return False
+        return True
+
+    pale_h = [h for h in hs if contrast[id(h)] < p.pale_share * print_level and not joined(h, hs, vs)]
+    pale_v = [v for v in vs if contrast[id(v)] < p.pale_share * print_level and not joined(v, vs, hs)]
+    if not pale_h and not pale_v:
+        return hs, vs, ([], [])
+    hs = [h for h in hs if not any(h is q for q in pale_h)]
+    vs = [v for v in vs if not any(v is q for q in pale_v)]
+    hs, vs = _keep_crossed(hs, vs, reach)
+    return hs, vs, (pale_h, pale_v)
 
 
 def _unstack(hs: list[Rule], vs: list[Rule], binary: np.ndarray, gray: np.ndarray | None, scale: float,

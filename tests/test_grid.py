@@ -252,3 +252,30 @@ def test_a_note_under_a_table_at_low_resolution_is_no_row(text_px, gap):
     grids, _ = _detect(small, scale=0.32)
     assert len(grids) == 1 and (grids[0].n_rows, grids[0].n_cols) == (4, 4)
     assert _structure(grids[0]) == _truth(simple_table())
+
+
+def _textured(img: np.ndarray, lines: list[tuple[int, int, int]], grey: int) -> np.ndarray:
+    """Grey lines of a textured paper or a dirty drum, 3 px wide, (x, y from, y to), drawn where the
+    paper is (print stays on top), as augraphy's paper and drum effects leave them."""
+    out = img.copy()
+    for x, ya, yb in lines:
+        band = out[ya:yb, x - 1:x + 2]
+        band[band.min(axis=2) > 128] = grey
+    return out
+
+
+def test_pale_lines_of_the_paper_through_a_table_are_no_rules():
+    """A textured paper's grey lines crossing a table's rows (issue 13: 三 read 13 columns wide on an
+    augraphy-heavy page) start and end mid-row: no column rule; the table's own faded rule (paler than
+    they) ends at the rules it joins and stays."""
+    t = _review_table()
+    page = fade_rule(draw([t]), (696, 182, 705, 359), 215)  # rows 1-2 of a real rule, faded
+    # each crosses two row rules (y 180, 280), from inside one row to inside another or from above the table
+    page = scanned(_textured(page, [(330, 130, 330), (860, 150, 345), (480, 40, 320)], 200))
+    binary = binarize(ink(page), 1.0)
+    before, _ = detect_tables(binary, 1.0)  # without the grey page no line can be judged pale
+    assert before[0].n_cols > 6
+    grids, _ = _detect(page)
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (3, 6)
+    assert _structure(grids[0]) == _truth(t)
