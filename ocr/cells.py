@@ -22,6 +22,8 @@ _ALT_LINE_HEIGHT = 64  # the other size a failed read is tried at: Tesseract's e
 _MIN_INK_CONTRAST = 24  # grey levels between paper and ink under which no clean-up finds print
 _TEXT_CONTRAST = 26  # grey levels below the local mean that make a pixel ink
 _MEAN_SHRINK = 4  # the local mean of the text threshold is taken at 1/4 of the size
+_LITTER_REACH = 0.15  # share of a glyph's height within which a speck belongs to the stroke it touches
+_FIGURE_ASPECT = 6.0  # one line no wider than this many heights may be a figure (as `ocr.recognize` routes it)
 
 
 def binarize_text(gray: np.ndarray, scale: float) -> np.ndarray:
@@ -79,7 +81,68 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
             redone = _drop_strays(_clean(binarize_stretched(despeckle(g, scale), paper, level, scale), rule, scale))
             if cv2.countNonZero(redone) >= enough:
                 ink = redone
-    return _finish(ink, scale)
+    return _finish(_figure_alone(_drop_litter(ink)), scale)
+
+
+def _drop_litter(ink: np.ndarray, near: float = _LITTER_REACH) -> np.ndarray:
+    """`ink` without the specks that lie off its text: a photocopy's toner dust beside and between a
+    label's lines, which Tesseract reads as strings of punctuation and stray characters.
+
+    A speck (a component smaller than a quarter glyph squared) stays when it touches a larger component
+    (within `near` of a glyph's height: the dots of 冫, a stroke broken off) or sits on a line of text
+    between its first and last printed component (or just after it): '、', '.', '，' and quotes. Glyph
+    bodies are the components at least half as tall as the tallest. On hard-tier pages (the family the
+    pipeline is fitted on) labels read exactly went from 76% to 82%, figures unchanged.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n <= 2:
+        return ink
+    x, y, w, h, area = (stats[1:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA))
+    body = h >= 0.5 * h.max()
+    glyph = float(np.median(h[body]))
+    small = area < (0.25 * glyph) ** 2
+    if not small.any():
+        return ink
+    reach = max(1, int(near * glyph))
+    grown = cv2.dilate(np.isin(labels, np.flatnonzero(~small) + 1).astype(np.uint8),
+                       np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+    touched = np.zeros(n, dtype=bool)
+    touched[np.unique(labels[(grown > 0) & (labels > 0)])] = True
+    cx, cy = x + w / 2, y + h / 2
+    inline = np.zeros(n - 1, dtype=bool)
+    for k in np.flatnonzero(small):
+        same = body & (y <= cy[k]) & (cy[k] <= y + h)  # bodies whose height spans this one's centre
+        if not same.any():
+            continue
+        b0, b1 = y[same].min(), (y + h)[same].max()
+        line = ~small & (b0 <= cy) & (cy <= b1)  # what is printed on that line ('一' is no body, yet prints)
+        if line.any() and x[line].min() <= cx[k] <= (x + w)[line].max() + 0.5 * glyph:
+            inline[k] = True
+    keep = np.ones(n, dtype=bool)
+    keep[1:] = ~small | touched[1:] | inline
+    if keep.all():
+        return ink
+    return np.where(keep[labels], ink, 0).astype(np.uint8)
+
+
+def _figure_alone(ink: np.ndarray) -> np.ndarray:
+    """A cell that holds one short line (a figure) without the specks and rule remnants around it.
+
+    Photocopy speckle and the ends of rules the mask missed sit at a figure's cell edges; kept, they widen
+    the crop and Tesseract reads a lone '0' at 0.5-0.6 instead of 0.8, or as '| 0'. Only a crop that is
+    one short line once they are gone is cleaned so: in a label, the same rule would take '一' and the
+    middle stroke of '二' for strays (measured on hard-tier pages: labels read exactly lost 4 of 319 when
+    every cell was cleaned so, and gained 7 when only figures are).
+    """
+    figure = _drop_strays(ink)
+    if figure is ink:
+        return ink
+    ys, xs = np.nonzero(figure)
+    tight = figure[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    if len(_text_bands(tight)) == 1 and tight.shape[1] < _FIGURE_ASPECT * tight.shape[0]:
+        return figure
+    return ink
 
 
 def cell_variants(gray: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float) -> Iterator[CellImage]:

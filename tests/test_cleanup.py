@@ -116,3 +116,66 @@ def test_a_dithered_table_reads_as_its_page_binarisation_reads_it():
     holes = rng.random(page.shape) < 0.35  # the strokes broken into dots
     dithered[(dithered == 0) & holes] = 255
     assert _read(dithered, with_gray=True) == _read(dithered, with_gray=False)
+
+
+def _littered(t: SynthTable, labels: bool = False) -> np.ndarray:
+    """The table with what photocopies leave at a cell's edges: a stub of rule under the top rule, a speck
+    in a corner, a tick beside the left rule (none long enough to be a rule, none near the figure)."""
+    page = draw([t], size=(1100, 560)).max(axis=2)
+    for c in t.cells:
+        x0, y0, x1, y1 = c.bbox
+        page[y0 + 5:y0 + 8, x0 + 12:x0 + 30] = 0  # a stub of rule the mask missed, 3 px under the rule
+        page[y1 - 12:y1 - 7, x1 - 14:x1 - 9] = 0  # a toner speck, 5 px square
+        page[y0 + 40:y0 + 48, x0 + 6:x0 + 9] = 0  # a tick, a third of a figure tall
+    return page
+
+
+def _crops(page: np.ndarray) -> list:
+    binary = binarize(page, 1.0)
+    grids, rules = detect_tables(binary, 1.0, gray=page)
+    text = binarize_text(page, 1.0)
+    return [(c, crop_cell(text, rules, c, 1.0, binary, page)) for c in grids[0].cells]
+
+
+def test_a_figure_is_read_without_the_litter_at_its_cell_edges():
+    t = _figures()
+    page = _littered(t)
+    eng = engine_for(Config(workers=1))
+    truth = {(c.row, c.col): c.text for c in t.cells}
+    threshold = Config().review_threshold_number
+    for cell, crop in _crops(page):
+        reading = read_cell(crop, eng)
+        assert reading.text == truth[(cell.row, cell.col)]
+        assert reading.confidence >= threshold, (reading, truth[(cell.row, cell.col)])
+        # cut tight around the figure alone: no wider than its glyphs (40 px a digit here) and the padding
+        assert crop.image.shape[1] <= 2 * 12 + 40 * len(reading.text), crop.image.shape
+
+
+def test_a_label_keeps_its_small_strokes_among_the_litter():
+    """'一' and the middle stroke of '二' are smaller than any glyph body and stand apart from them: only a
+    cell that is one short line once the litter is gone is cleaned as a figure, so a label keeps them."""
+    cells = [SynthCell(0, 0, 1, 1, "一、本年新收申请"), SynthCell(1, 0, 1, 1, "二、上年结转申请")]
+    t = SynthTable([620], [90, 90], cells, origin=(120, 120))
+    page = _littered(t)
+    eng = engine_for(Config(workers=1))
+    got = [read_cell(crop, eng).text for _, crop in _crops(page)]
+    assert [g[:2] for g in got] == ["一、", "二、"], got
+
+
+def test_a_label_is_read_without_the_toner_dust_beside_it():
+    """A photocopy's dust beside a label's text (specks of 2-4 px) reads as strings of punctuation; the
+    specks off its lines go, the punctuation on them ('.', '、') stays."""
+    cells = [SynthCell(0, 0, 1, 1, "3.补正后申请内容"), SynthCell(1, 0, 1, 1, "二、上年结转申请")]
+    t = SynthTable([760], [110, 110], cells, origin=(120, 120))
+    page = draw([t], size=(1100, 560)).max(axis=2)
+    rng = np.random.default_rng(3)
+    for c in t.cells:
+        x0, y0, x1, y1 = c.bbox
+        for _ in range(70):  # a cloud right of the text, and a few specks above and below it
+            sx = int(rng.integers(x1 - 190, x1 - 12)) if rng.random() < 0.8 else int(rng.integers(x0 + 12, x1 - 12))
+            sy = int(rng.integers(y0 + 8, y1 - 8)) if sx > x1 - 190 else int(rng.choice([y0 + 10, y1 - 14]))
+            size = int(rng.integers(2, 5))
+            page[sy:sy + size, sx:sx + size] = 0
+    eng = engine_for(Config(workers=1))
+    got = [read_cell(crop, eng).text for _, crop in _crops(page)]
+    assert got == ["3.补正后申请内容", "二、上年结转申请"], got
