@@ -440,7 +440,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
                 todo[:0] = _regions(hmask, vmask, vshort, (x0, y0, x1, y1), region, scale, p)
                 continue
         if gray is not None:
-            hs, vs, pale = _drop_pale(hs, vs, gray[y0:y1, x0:x1], tol, scale, p)
+            hs, vs, pale = _drop_pale(hs, vs, gray, (x0, y0), tol, scale, p)
             h_streaks += [_moved(r, x0, y0, True) for r in pale[0]]
             v_streaks += [_moved(r, x0, y0, False) for r in pale[1]]
         # after the streaks: a streak beside a rule is no copy of it
@@ -453,10 +453,14 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         sub = None if gray is None else gray[y0:y1, x0:x1]
         fv: list[Rule] = []
         fh: list[Rule] = []
-        if sub is not None:
+        if gray is not None and sub is not None:
             fv = faint_rules(vs, hs, sub, False, scale, p, [_moved(r, -x0, -y0, False) for r in v_streaks])
+            frame = (hs[0].middle() + y0, hs[-1].middle() + y0)
+            fv = [r for r in fv if not _runs_past(gray, _moved(r, x0, y0, False), frame, False, scale, p)]
             vs = sorted(vs + fv, key=Rule.middle)
             fh = faint_rules(hs, vs, sub, True, scale, p, [_moved(r, -x0, -y0, True) for r in h_streaks])
+            frame = (vs[0].middle() + x0, vs[-1].middle() + x0)
+            fh = [r for r in fh if not _runs_past(gray, _moved(r, x0, y0, True), frame, True, scale, p)]
             hs = sorted(hs + fh, key=Rule.middle)
         # The whole box's ink, not the tangle's alone: the tangle holds the rules, and a row's text lies
         # between them, outside it.
@@ -477,48 +481,99 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
     return grids, ruled
 
 
-def _ink_contrast(gray: np.ndarray, rule: Rule, horizontal: bool, scale: float) -> float:
-    """How much darker than the paper beside it a rule's line is where it is printed: the upper quartile,
-    along the rule, of the paper 9-14 px to either side (their median) less the darkest pixel within 3 px.
-    The upper quartile, so a rule broken or faded over most of its length still counts its printed part."""
+def _line_contrast(gray: np.ndarray, rule: Rule, horizontal: bool, scale: float, t_a: float, t_b: float
+                   ) -> np.ndarray:
+    """At each position from t_a to t_b along `rule` (page coordinates), how much darker its line is than
+    the paper on both sides of it: the lighter side's level 9-14 px away less the darkest pixel within 3 px.
+    A line has paper on both sides; the edge of a shaded band (a dirty roller) has it on one only."""
     near, far0, far1 = (max(1, int(round(k * scale))) for k in (3, 9, 14))
     spread = int(np.ceil(rule.spread))
-    centre = sample(gray, rule, rule.t0, rule.t1, horizontal, -near - spread, near + spread).min(axis=0)
-    sides = np.concatenate([sample(gray, rule, rule.t0, rule.t1, horizontal, -far1 - spread, -far0 - spread),
-                            sample(gray, rule, rule.t0, rule.t1, horizontal, far0 + spread, far1 + spread)])
-    return float(np.percentile(np.median(sides, axis=0) - centre, 75))
+    centre = sample(gray, rule, t_a, t_b, horizontal, -near - spread, near + spread).min(axis=0)
+    before = np.median(sample(gray, rule, t_a, t_b, horizontal, -far1 - spread, -far0 - spread), axis=0)
+    after = np.median(sample(gray, rule, t_a, t_b, horizontal, far0 + spread, far1 + spread), axis=0)
+    return np.minimum(before, after) - centre
 
 
-def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, tol: float, scale: float, p: GridParams
-               ) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
-    """Take out the lines of a textured or streaked paper that pass for rules inside a table: the horizontal
-    and vertical rules left, and the pale ones taken out.
+def _goes_on(gray: np.ndarray, rule: Rule, horizontal: bool, end: float, outward: int, inside: float,
+             scale: float, p: GridParams) -> bool:
+    """Does the line of `rule` (page coordinates, `inside` its `_line_contrast` level along the table) go on
+    past its `end` on the page, `outward` (-1 before, +1 after), at a good part of that level? A table's
+    rule stops at its border; a line of the paper runs on. Looked for from `min_slot` past the end (the
+    border rule's own ink) to half `streak_overrun`."""
+    start = end + outward * p.min_slot * scale
+    stop = start + outward * p.streak_overrun * scale / 2
+    limit = (gray.shape[1] if horizontal else gray.shape[0]) - 1.0
+    lo, hi = max(0.0, min(start, stop)), min(limit, max(start, stop))
+    if hi - lo < p.streak_overrun * scale / 4:
+        return False  # the page ends there: nothing to tell by
+    # along most of the way (its lower quartile): a title's or a note's glyph strokes cross it here and there
+    # Past a table's own rule the paper is blank (a line level of -15 to +1 there on augraphy's rollers page,
+    # against 11 for a band's edge whose level inside was 22): a third of the inside level, and clear of
+    # the paper's own noise (`faint_dip`), is a line going on.
+    level = float(np.percentile(_line_contrast(gray, rule, horizontal, scale, lo, hi), 25))
+    return level >= max(0.35 * inside, p.faint_dip)
 
-    Paper texture and a photocopier's dirty drum leave long grey lines; the sensitive rule mask (it must
-    find faded rules) picks up the stretches that cross a table, and each becomes a column rule that splits
-    cells and shifts every later column (issue 13: 三 read 13 columns wide on an augraphy-heavy page). Such
-    a line is pale against the table's print (`pale_share` of it) and runs through the table's rows
-    without regard to them: at least one of its ends lies nowhere near a rule across, or an end its
-    siblings share (a table open at the sides). A table's own faint rule, pale too, still ends where
-    the rules it joins are (on our hard tier: within 17 px, against 12-214 px for the paper's lines).
+
+def _runs_past(gray: np.ndarray, rule: Rule, frame: tuple[float, float], horizontal: bool, scale: float,
+               p: GridParams) -> bool:
+    """Does a faint rule the structure of a table suggested (page coordinates) go on past an end of it that
+    is on the table's `frame` (its outermost rules across, along the rule)? Then it is the edge of a shaded
+    band of the paper (dirty rollers: augraphy's bands made a 4-column table 9), not a rule of the table,
+    which stops at its border. An end inside the table (under a header spanning columns) is not asked."""
+    inside = float(np.percentile(_line_contrast(gray, rule, horizontal, scale, rule.t0, rule.t1), 75))
+    reach = 2 * p.rule_tol * scale
+    return any(abs(end - edge) <= reach and _goes_on(gray, rule, horizontal, end, outward, inside, scale, p)
+               for end, edge, outward in ((rule.t0, frame[0], -1), (rule.t1, frame[1], 1)))
+
+
+def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, origin: tuple[int, int], tol: float, scale: float,
+               p: GridParams) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
+    """Take out the lines of a textured paper, a dirty drum or dirty rollers that pass for rules inside a
+    table (rules in the coordinates of the box at `origin` on the `gray` page): the horizontal and vertical
+    rules left, and the pale ones taken out.
+
+    Paper texture and a photocopier's drum and rollers leave long grey lines and shaded bands; the
+    sensitive rule mask (it must find faded rules) picks up the stretches that cross a table, and each
+    becomes a column rule that splits cells and shifts every later column (issue 13: 三 read 13 columns
+    wide on an augraphy-heavy page). Such a line is pale against the table's print (`pale_share` of it,
+    the upper quartile along each rule of `_line_contrast`) and pays no heed to the table: at least one of
+    its ends lies nowhere near a rule across or an end its siblings share (a table open at the sides), or
+    it goes on past the table's border (the rule mask of a table stops there, the paper's line does not).
+    A table's own faint rule, pale too, ends where the rules it joins are and nothing of it lies outside.
     """
     if not hs or not vs:
         return hs, vs, ([], [])
-    contrast = {id(r): _ink_contrast(gray, r, horizontal, scale) for rules, horizontal in ((hs, True), (vs, False))
-                for r in rules}
+    x0, y0 = origin
+    on_page = {id(r): _moved(r, x0, y0, horizontal) for rules, horizontal in ((hs, True), (vs, False)) for r in rules}
+
+    def level(r: Rule, horizontal: bool, t_a: float, t_b: float) -> float:
+        if t_b - t_a < 2:
+            return 0.0
+        return float(np.percentile(_line_contrast(gray, on_page[id(r)], horizontal, scale, t_a, t_b), 75))
+
+    shift = {True: x0, False: y0}  # along a horizontal rule t is x, along a vertical one y
+    contrast = {id(r): level(r, horizontal, r.t0 + shift[horizontal], r.t1 + shift[horizontal])
+                for rules, horizontal in ((hs, True), (vs, False)) for r in rules}
     print_level = float(np.percentile(list(contrast.values()), 75))
     reach = 2 * tol
 
-    def joined(r: Rule, siblings: list[Rule], across: list[Rule]) -> bool:
+    def paper_line(r: Rule, siblings: list[Rule], across: list[Rule], horizontal: bool) -> bool:
+        if contrast[id(r)] >= p.pale_share * print_level:
+            return False
         at = _crossings(r, across, reach)
-        for end, t_of in ((r.t0, attrgetter("t0")), (r.t1, attrgetter("t1"))):
+        first, last = (min(at), max(at)) if at else (r.t0, r.t1)
+        for end, t_of, outward in ((r.t0, attrgetter("t0"), -1), (r.t1, attrgetter("t1"), 1)):
             if not any(abs(t - end) <= reach for t in at) and not any(
                     s is not r and abs(t_of(s) - end) <= reach for s in siblings):
-                return False
-        return True
+                return True
+            border = first if outward < 0 else last
+            if abs(end - border) <= reach and _goes_on(gray, on_page[id(r)], horizontal, end + shift[horizontal],
+                                                      outward, contrast[id(r)], scale, p):
+                return True  # ends at the table's border, and the line goes on past it
+        return False
 
-    pale_h = [h for h in hs if contrast[id(h)] < p.pale_share * print_level and not joined(h, hs, vs)]
-    pale_v = [v for v in vs if contrast[id(v)] < p.pale_share * print_level and not joined(v, vs, hs)]
+    pale_h = [h for h in hs if paper_line(h, hs, vs, True)]
+    pale_v = [v for v in vs if paper_line(v, vs, hs, False)]
     if not pale_h and not pale_v:
         return hs, vs, ([], [])
     hs = [h for h in hs if not any(h is q for q in pale_h)]

@@ -279,3 +279,21 @@ def test_pale_lines_of_the_paper_through_a_table_are_no_rules():
     assert len(grids) == 1
     assert (grids[0].n_rows, grids[0].n_cols) == (3, 6)
     assert _structure(grids[0]) == _truth(t)
+
+
+def test_the_bands_of_dirty_rollers_are_no_column_rules():
+    """An augraphy-heavy page (effects written by others: low-ink lines, brightness texture, DirtyRollers'
+    shaded bands, a shadow, noise) over a 4-column table of figures: the bands' edges are faint lines where
+    the table's structure expects column rules, and the table was read 9 columns wide, '12' as '1' and
+    '2' each read surely. A band's edge goes on past the table; the table's rules stop at its border.
+    (Horizontal bands lying along a row rule can still cost that row: the rule then runs on past the
+    table too.)"""
+    from samples.augment import degrade_page
+
+    t = SynthTable([200] * 4, [90] * 3, [SynthCell(r, k, 1, 1, "12") for r in range(3) for k in range(4)],
+                   origin=(120, 120))
+    page, effects = degrade_page(draw([t], size=(1100, 560)), "augraphy-heavy", (77, 6))
+    assert "DirtyRollers" in effects
+    grids, _ = _detect(page)
+    assert [(g.n_rows, g.n_cols) for g in grids] == [(3, 4)]
+    assert _structure(grids[0]) == _truth(t)
