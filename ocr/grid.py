@@ -535,11 +535,13 @@ def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, origin: tuple[i
     Paper texture and a photocopier's drum and rollers leave long grey lines and shaded bands; the
     sensitive rule mask (it must find faded rules) picks up the stretches that cross a table, and each
     becomes a column rule that splits cells and shifts every later column (issue 13: 三 read 13 columns
-    wide on an augraphy-heavy page). Such a line is pale against the table's print (`pale_share` of it,
-    the upper quartile along each rule of `_line_contrast`) and pays no heed to the table: at least one of
-    its ends lies nowhere near a rule across or an end its siblings share (a table open at the sides), or
-    it goes on past the table's border (the rule mask of a table stops there, the paper's line does not).
-    A table's own faint rule, pale too, ends where the rules it joins are and nothing of it lies outside.
+    wide on an augraphy-heavy page). Such a line is pale against the table's print (`pale_share` of it, the
+    upper quartile along each rule of `_line_contrast`) and pays no heed to the table: an end of it lies
+    nowhere near a rule across or an end its siblings share (a table open at the sides), or the line goes
+    on past where the rule mask lost it, through the joint and beyond (the mask stops where the paper's
+    line fades a little; a table's rule stops at the joint, a merged cell or the border). A table's own
+    faded rule, pale too, ends where the rules it joins are (give or take a faded stretch: `heal_gap`)
+    and nothing of it lies beyond.
     """
     if not hs or not vs:
         return hs, vs, ([], [])
@@ -556,20 +558,21 @@ def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, origin: tuple[i
                 for rules, horizontal in ((hs, True), (vs, False)) for r in rules}
     print_level = float(np.percentile(list(contrast.values()), 75))
     reach = 2 * tol
+    # A faded rule may have lost the last stretch before a joint, as much as the rule mask heals over (on
+    # our typical tier: 21 px); the paper's lines end 48-214 px from the nearest joint at one end at least.
+    gap = max(reach, p.heal_gap * scale)
 
     def paper_line(r: Rule, siblings: list[Rule], across: list[Rule], horizontal: bool) -> bool:
         if contrast[id(r)] >= p.pale_share * print_level:
             return False
-        at = _crossings(r, across, reach)
-        first, last = (min(at), max(at)) if at else (r.t0, r.t1)
+        at = _crossings(r, across, gap)
         for end, t_of, outward in ((r.t0, attrgetter("t0"), -1), (r.t1, attrgetter("t1"), 1)):
-            if not any(abs(t - end) <= reach for t in at) and not any(
-                    s is not r and abs(t_of(s) - end) <= reach for s in siblings):
+            if not any(abs(t - end) <= gap for t in at) and not any(
+                    s is not r and abs(t_of(s) - end) <= gap for s in siblings):
                 return True
-            border = first if outward < 0 else last
-            if abs(end - border) <= reach and _goes_on(gray, on_page[id(r)], horizontal, end + shift[horizontal],
-                                                      outward, contrast[id(r)], scale, p):
-                return True  # ends at the table's border, and the line goes on past it
+            if _goes_on(gray, on_page[id(r)], horizontal, end + shift[horizontal], outward, contrast[id(r)], scale,
+                        p):
+                return True  # the line goes on past where the rule mask lost it
         return False
 
     pale_h = [h for h in hs if paper_line(h, hs, vs, True)]
