@@ -8,6 +8,7 @@ is upscaled. A crop with no ink left is a blank cell, which is not the same as a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -96,7 +97,12 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
             if cv2.countNonZero(redone) >= enough:
                 ink = redone
         elif (x1 - x0) < _FIGURE_ASPECT * (y1 - y0) and (grain := paper_noise(g, ink)) > GRAINY_PAPER:
-            ink = _figure_in_grain(ink, g, rule, grain, scale, enough)
+            smoothed = _figure_in_grain(g, rule, grain, scale, enough)
+            if smoothed is not None:
+                if not _is_figure(_figure_alone(_drop_litter(ink))):
+                    return _finish(smoothed, scale)
+                crop = _finish(_figure_alone(_drop_litter(ink)), scale)
+                return replace(crop, second=_finish(smoothed, scale).image) if crop.image is not None else crop
     return _finish(_figure_alone(_drop_litter(ink)), scale)
 
 
@@ -142,19 +148,20 @@ def _drop_litter(ink: np.ndarray, near: float = _LITTER_REACH) -> np.ndarray:
     return np.where(keep[labels], ink, 0).astype(np.uint8)
 
 
-def _figure_in_grain(ink: np.ndarray, gray: np.ndarray, rule: np.ndarray, grain: float, scale: float,
-                     enough: int) -> np.ndarray:
+def _figure_in_grain(gray: np.ndarray, rule: np.ndarray, grain: float, scale: float, enough: int) -> np.ndarray | None:
     """A cell on grainy paper (toner dust, a coarse photocopy) binarised again from its grey smoothed
-    (`ocr.cleanup.denoise`), when that crops as a figure; else `ink` as it was.
+    (`ocr.cleanup.denoise`), when that crops as a figure; else None.
 
     The grain binarises as a cloud of specks round a '0', which the label reader reads as '你' or '小人',
     or which joins the '0' into a '6' read at 0.95 (a figure-shaped crop is no proof it is the figure).
-    Smoothed first, 18 of 21 such '0's read as '0' and none as another figure surely. A label is never
-    cleaned so (Otsu on a label loses its thin strokes); on hard-tier pages it changed no reading.
+    A cell that does not crop as a figure is read from this instead; one that does is read from both, and
+    the two must agree (`CellImage.second`): on grey paper with doubled or thick rules the smoothed crop
+    read clear '0's at 0.4 where the page's own binarisation read them at 0.94. A label is never cleaned
+    so (Otsu on a label loses its thin strokes).
     """
     redone = _figure_alone(_drop_litter(_clean(binarize_otsu(denoise(gray, grain, scale), blur=False), rule, scale,
                                                3.0)))
-    return redone if cv2.countNonZero(redone) >= enough and _is_figure(redone) else ink
+    return redone if cv2.countNonZero(redone) >= enough and _is_figure(redone) else None
 
 
 def _is_figure(ink: np.ndarray) -> bool:

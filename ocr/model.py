@@ -121,6 +121,9 @@ class CellImage:
     lines: int  # text lines seen in the crop
     numeric_shape: bool  # glyphs look like digits (narrow, full height), a hint for routing
     dash: bool = False  # the only ink is one short horizontal bar: a printed "-" (Tesseract misses these)
+    # The same figure binarised from its smoothed grey, for a cell on grainy paper: a second look, which
+    # must read the same figure (`ocr.recognize.read_cell`)
+    second: np.ndarray | None = None
 
 
 @dataclass

@@ -287,7 +287,19 @@ class CellReading:
 
 
 def read_cell(crop: CellImage, engine: Engine) -> CellReading:
-    """Route a crop to the digit or the label reader and say how sure the reading is."""
+    """Route a crop to the digit or the label reader and say how sure the reading is. A figure on grainy
+    paper comes with a second look (`CellImage.second`): a different figure there sends it to review."""
+    reading = _read_cell(crop, engine)
+    if crop.second is None or reading.kind != "number" or "dash" in reading.flags:
+        return reading
+    second = engine.read(crop.second, "number")
+    if second.text == reading.text or not is_number(second.text):  # nothing read there is no other figure
+        return reading
+    return CellReading(reading.text, min(reading.confidence, second.confidence), "number",
+                       [*reading.flags, "readers_disagree"])
+
+
+def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
     if crop.dash:
         return CellReading("-", _DASH_CONFIDENCE, "number", ["dash"])
     if crop.image is None:

@@ -200,13 +200,15 @@ GRAIN = Path(__file__).parent / "data" / "grain" / "augraphy-heavy-s9800-000-p4-
 
 def test_figures_on_grainy_paper_are_read_from_the_smoothed_grey(monkeypatch):
     """A photocopy's coarse grain (augraphy's, on one of our pages): the strict binarisation makes a cloud of
-    specks round each '0', which the label reader read as '你' or '小人', and one was read as '6' at 0.95;
-    smoothed first, they read as figures, and no other figure is read surely."""
+    specks round each '0', which the label reader read as '你' or '小人', and one '0' cropped as a '6' and
+    read so at 0.95, unflagged. Smoothed, a cell that was no figure reads as one; one that was is read
+    again smoothed, and another figure there sends it to review."""
     import ocr.cells as cells
+    from ocr.records import needs_review
 
     page = cv2.imread(str(GRAIN), cv2.IMREAD_GRAYSCALE)
     eng = engine_for(Config(workers=1))
-    threshold = Config().review_threshold_number
+    cfg = Config()
 
     def readings() -> list:
         binary = binarize(page, 1.0)
@@ -215,10 +217,12 @@ def test_figures_on_grainy_paper_are_read_from_the_smoothed_grey(monkeypatch):
         text = binarize_text(page, 1.0)
         return [read_cell(crop_cell(text, rules, c, 1.0, binary, page), eng) for c in grids[0].cells]
 
+    def silent(got: list) -> list:
+        return [r for r in got if r.text != "0" and not needs_review(r.kind, r.confidence, r.flags, cfg)[0]]
+
     got = readings()
-    assert sum(r.text == "0" for r in got) >= 17, [r.text for r in got]
-    assert not [r for r in got if r.text != "0" and r.kind == "number" and r.confidence >= threshold]
-    monkeypatch.setattr(cells, "_figure_in_grain", lambda ink, *_args: ink)
+    assert sum(r.text == "0" for r in got) >= 12 and not silent(got), [(r.text, r.flags) for r in got]
+    monkeypatch.setattr(cells, "_figure_in_grain", lambda *_args: None)
     before = readings()  # as read before: the grain is what this is about
-    assert sum(r.text == "0" for r in before) <= 13
-    assert [r for r in before if r.text != "0" and r.kind == "number" and r.confidence >= threshold]
+    assert sum(r.text == "0" for r in before) < sum(r.text == "0" for r in got)
+    assert [r.text for r in silent(before)] == ["6"]
