@@ -11,7 +11,7 @@ The thresholds are the `repair_*` fields of `Config`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -341,6 +341,7 @@ class _Group:
             pinned = self._pinpoint(free)
             if pinned is None:
                 self._unexplained(free)
+                self._check()  # a 勾稽关系 failing as read that the disagreement's search did not implicate
                 return
             free = free | {pinned}
             pivots = self.reduce(free)
@@ -474,15 +475,31 @@ class _Group:
 
     def _check(self) -> None:
         """After settling, a 勾稽关系 that still fails holds open doubtful cells (the system was solvable with
-        them free): they are the ones to look at, not the sure cells beside them."""
+        them free): they are the ones to look at, not the sure cells beside them, when other counts of 0 or
+        more in them could mend it. When none could, a sure cell must be wrong and every cell of it is
+        reviewed (augraphy-heavy: a '0' read '9' at 0.90 in a row whose doubtful '0's, read right, would
+        have had to come to -9 between them; only they were reviewed, and the '9' passed)."""
         for i, eq in enumerate(self.eqs):
-            values = {k: self.fields[k].effective for k in eq}
-            if (all(isinstance(v, int | Decimal) for v in values.values())
-                    and sum(c * _fraction(values[k]) for k, c in eq.items())):
+            if self._fails(eq, lambda f: f.effective):
                 # every doubtful reading the arithmetic did not settle, reviewed already or not: a reading
                 # between the review and the doubt thresholds may be the wrong one
                 unsettled = [k for k in eq if k in self.doubtful and not self.fields[k].explained]
-                self._blame(i, unsettled or None)
+                self._blame(i, unsettled if self._mends(eq, unsettled) else None)
+
+    def _mends(self, eq: Equation, keys: Sequence[str]) -> bool:
+        """Whether `keys`, given other values of 0 or more (the 勾稽关系's fields are counts and amounts),
+        can make the 勾稽关系 hold with its other fields as they stand."""
+        if not keys:
+            return False
+        need = -sum(c * _fraction(self.fields[k].effective) for k, c in eq.items() if k not in keys)
+        signs = {eq[k] > 0 for k in keys}
+        return need == 0 or (need > 0 and True in signs) or (need < 0 and False in signs)
+
+    def _fails(self, eq: Equation, value: Callable[[_Field], FieldValue]) -> bool:
+        """Whether a 勾稽关系 fails with each field's `value` (open, when one has no number, is no failure)."""
+        values = {k: value(self.fields[k]) for k in eq}
+        return (all(isinstance(v, int | Decimal) for v in values.values())
+                and bool(sum(c * _fraction(values[k]) for k, c in eq.items())))
 
     def _unexplained(self, free: set[str]) -> None:
         """No single explanation: flag every 勾稽关系 that is part of the disagreement."""

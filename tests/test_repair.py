@@ -275,6 +275,27 @@ def test_single_sum_only_suggests():
     assert reviewed(out) == {"review.corrected"}
 
 
+def test_a_sum_its_doubtful_cells_cannot_mend_reviews_its_sure_cells_too():
+    """What is left failing after the solve (`_Group._check`): a '0' read '9' surely beside a doubtful '0' read
+    right; the doubtful cell would have to be -8, which no count is, so a sure cell is wrong and all are
+    reviewed (augraphy-heavy: only the doubtful one was, and the '9' passed). One a doubtful cell could mend
+    (to 0 or more) still reviews the doubtful cell alone."""
+    from ocr.repair import _Group, _read
+
+    def checked(texts: dict[str, tuple[str, float]]) -> set[str]:
+        keys = [f"review.{c}" for c in GROUP]
+        fields = {k: _read(k, "integer", mapped(k, *texts[c], col=i, label=c), CFG)
+                  for i, (k, c) in enumerate(zip(keys, GROUP, strict=True))}
+        group = _Group([Constraint("行政复议：总计 = 各结果之和", (keys[-1],), tuple(keys[:-1]))], fields, CFG)
+        group._check()
+        return {k for k, f in fields.items() if f.review}
+
+    assert checked({"upheld": ("9", 0.90), "corrected": ("0", 0.6), "other": ("0", 0.97),
+                    "pending": ("1", 0.97), "total": ("1", 0.97)}) == {f"review.{c}" for c in GROUP}
+    assert checked({"upheld": ("0", 0.97), "corrected": ("9", 0.6), "other": ("0", 0.97),
+                    "pending": ("1", 0.97), "total": ("4", 0.97)}) == {"review.corrected"}
+
+
 def test_single_sum_that_holds_does_not_clear_a_doubt():
     out = group_run({"upheld": ("2", 0.97), "corrected": ("3", 0.55), "other": ("0", 0.97),
                      "pending": ("1", 0.97), "total": ("6", 0.97)})
