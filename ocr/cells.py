@@ -8,7 +8,7 @@ is upscaled. A crop with no ink left is a blank cell, which is not the same as a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -116,23 +116,15 @@ def _drop_litter(ink: np.ndarray, near: float = _LITTER_REACH) -> np.ndarray:
     bodies are the components at least half as tall as the tallest. On hard-tier pages (the family the
     pipeline is fitted on) labels read exactly went from 76% to 82%, figures unchanged.
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    if n <= 2:
+    parts = _Parts.of(ink)
+    if parts is None:
         return ink
-    x, y, w, h, area = (stats[1:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
-                                                cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA))
-    body = h >= 0.5 * h.max()
-    glyph = float(np.median(h[body]))
-    small = area < (0.25 * glyph) ** 2
+    x, y, w, h, body, glyph, small = parts.x, parts.y, parts.w, parts.h, parts.body, parts.glyph, parts.small
     if small.all() or not small.any():  # nothing but specks is no text to be off: the cell says what it is
         return ink
-    reach = max(1, int(near * glyph))
-    grown = cv2.dilate(np.isin(labels, np.flatnonzero(~small) + 1).astype(np.uint8),
-                       np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
-    touched = np.zeros(n, dtype=bool)
-    touched[np.unique(labels[(grown > 0) & (labels > 0)])] = True
+    touched = parts.near(~small, max(1, int(near * glyph)))
     cx, cy = x + w / 2, y + h / 2
-    inline = np.zeros(n - 1, dtype=bool)
+    inline = np.zeros(len(x), dtype=bool)
     for k in np.flatnonzero(small):
         same = body & (y <= cy[k]) & (cy[k] <= y + h)  # bodies whose height spans this one's centre
         if not same.any():
@@ -141,11 +133,7 @@ def _drop_litter(ink: np.ndarray, near: float = _LITTER_REACH) -> np.ndarray:
         line = ~small & (b0 <= cy) & (cy <= b1)  # what is printed on that line ('一' is no body, yet prints)
         if line.any() and x[line].min() <= cx[k] <= (x + w)[line].max() + 0.5 * glyph:
             inline[k] = True
-    keep = np.ones(n, dtype=bool)
-    keep[1:] = ~small | touched[1:] | inline
-    if keep.all():
-        return ink
-    return np.where(keep[labels], ink, 0).astype(np.uint8)
+    return parts.keep(~small | touched | inline, ink)
 
 
 def _figure_in_grain(gray: np.ndarray, rule: np.ndarray, grain: float, scale: float, enough: int) -> np.ndarray | None:
@@ -317,28 +305,58 @@ def _drop_strays(ink: np.ndarray) -> np.ndarray:
     stays only inside the box the bodies span (a decimal point, a comma, the dot of a glyph), a larger
     one only within a quarter of a glyph's height of a body (a stroke broken off).
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    if n <= 2:
+    parts = _Parts.of(ink)
+    if parts is None:
         return ink
-    x, y, w, h, area = (stats[1:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
-                                                cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA))
-    body = h >= 0.5 * h.max()
-    glyph = float(np.median(h[body]))
-    reach = max(1, int(0.25 * glyph))
-    near = cv2.dilate(np.isin(labels, np.flatnonzero(body) + 1).astype(np.uint8),
-                      np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
-    touched = np.zeros(n, dtype=bool)
-    touched[np.unique(labels[(near > 0) & (labels > 0)])] = True
+    x, y, w, h, body, glyph = parts.x, parts.y, parts.w, parts.h, parts.body, parts.glyph
+    touched = parts.near(body, max(1, int(0.25 * glyph)))
     bx0, by0 = x[body].min(), y[body].min()
     bx1, by1 = (x + w)[body].max(), (y + h)[body].max()
     cx, cy = x + w / 2, y + h / 2
     inside = (cx > bx0) & (cx < bx1) & (cy > by0) & (cy < by1)
-    small = area < (0.25 * glyph) ** 2
-    keep = np.zeros(n, dtype=bool)
-    keep[1:] = body | np.where(small, inside, touched[1:])
-    if keep[1:].all():
-        return ink
-    return np.where(keep[labels], ink, 0).astype(np.uint8)
+    return parts.keep(body | np.where(parts.small, inside, touched), ink)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """A crop's ink components, as the speck filters judge them: glyph bodies are the components at least
+    half as tall as the tallest, `glyph` their median height, specks (`small`) smaller than a quarter glyph
+    squared. Arrays are per component, the background left out."""
+
+    labels: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    h: np.ndarray
+    body: np.ndarray
+    glyph: float
+    small: np.ndarray
+
+    @staticmethod
+    def of(ink: np.ndarray) -> _Parts | None:
+        """None for a crop of one component or none: nothing to tell apart."""
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        if n <= 2:
+            return None
+        x, y, w, h, area = (stats[1:, i] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                    cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA))
+        body = h >= 0.5 * h.max()
+        glyph = float(np.median(h[body]))
+        return _Parts(labels, x, y, w, h, body, glyph, area < (0.25 * glyph) ** 2)
+
+    def near(self, seeds: np.ndarray, reach: int) -> np.ndarray:
+        """Which components touch the `seeds` components grown by `reach` px (the seeds themselves too)."""
+        grown = cv2.dilate(np.isin(self.labels, np.flatnonzero(seeds) + 1).astype(np.uint8),
+                           np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+        touched = np.zeros(len(self.x) + 1, dtype=bool)
+        touched[np.unique(self.labels[(grown > 0) & (self.labels > 0)])] = True
+        return touched[1:]
+
+    def keep(self, kept: np.ndarray, ink: np.ndarray) -> np.ndarray:
+        """`ink` with only the `kept` components (itself when all are)."""
+        if kept.all():
+            return ink
+        return np.where(np.r_[False, kept][self.labels], ink, 0).astype(np.uint8)
 
 
 _BAND_GAP = 8  # empty rows that end a band of `_drop_specks` (fewer would only mean more, smaller calls)
