@@ -32,11 +32,13 @@ from store import Card, Store, audit, card, default_url, items, open_store, queu
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-# A hard-tier report from the sample generator (seed 5, the second of two): an unreadable count the arithmetic
-# proposes a value for, and low-confidence counts in sums that hold. The cards are picked from what the ingest
-# stored, by what they are (a suggestion; a count in holding sums), not by key.
-SAMPLE_ARGS = ["--count", "2", "--seed", "5", "--tier", "hard"]
-SAMPLE = "hard-s5-001"
+# A hard-tier report from the sample generator (seed 8, the first): a count the arithmetic proposes a value for,
+# and a low-confidence count in sums that hold. The cards are picked from what the ingest stored, by what they
+# are (a suggestion; a count in holding sums), not by key. As reading improves a sample may hold neither any
+# more (seed 5's second report, used before, read clean once its cells were cut free of litter): pick another
+# the same way, the first hard report, by seed, whose record holds both.
+SAMPLE_ARGS = ["--count", "1", "--seed", "8", "--tier", "hard"]
+SAMPLE = "hard-s8-000"
 OPERATOR = "olga"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
