@@ -89,6 +89,7 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
         ink = _clean(faint[y0:y1, x0:x1], rule, scale)
     if cv2.countNonZero(ink) < enough:
         return CellImage(None, 0, False)
+    smoothed: np.ndarray | None = None  # the figure read from the smoothed grey, for a cell on grainy paper
     if gray is not None:
         g = gray[y0:y1, x0:x1]
         paper, level = levels(g, ink)
@@ -98,12 +99,13 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
                 ink = redone
         elif (x1 - x0) < _FIGURE_ASPECT * (y1 - y0) and (grain := paper_noise(g, ink)) > GRAINY_PAPER:
             smoothed = _figure_in_grain(g, rule, grain, scale, enough)
-            if smoothed is not None:
-                if not _is_figure(_figure_alone(_drop_litter(ink))):
-                    return _finish(smoothed, scale)
-                crop = _finish(_figure_alone(_drop_litter(ink)), scale)
-                return replace(crop, second=_finish(smoothed, scale).image) if crop.image is not None else crop
-    return _finish(_figure_alone(_drop_litter(ink)), scale)
+    cleaned = _figure_alone(_drop_litter(ink))
+    if smoothed is None:
+        return _finish(cleaned, scale)
+    if not _is_figure(cleaned):
+        return _finish(smoothed, scale)
+    crop = _finish(cleaned, scale)
+    return replace(crop, second=_finish(smoothed, scale).image) if crop.image is not None else crop
 
 
 def _drop_litter(ink: np.ndarray, near: float = _LITTER_REACH) -> np.ndarray:
@@ -156,10 +158,19 @@ def _is_figure(ink: np.ndarray) -> bool:
     """One short line of digit-shaped glyphs: what the digit reader reads."""
     if not ink.any():
         return False
+    tight = _tight(ink)
+    return _one_short_line(tight) and _digit_like(tight)
+
+
+def _tight(ink: np.ndarray) -> np.ndarray:
+    """`ink` cut to the box around its ink (which it must hold)."""
     ys, xs = np.nonzero(ink)
-    tight = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    return (len(_text_bands(tight)) == 1 and tight.shape[1] < _FIGURE_ASPECT * tight.shape[0]
-            and _digit_like(tight))
+    return ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def _one_short_line(tight: np.ndarray) -> bool:
+    """A crop cut tight (`_tight`) that holds one line no wider than a figure."""
+    return len(_text_bands(tight)) == 1 and tight.shape[1] < _FIGURE_ASPECT * tight.shape[0]
 
 
 def _figure_alone(ink: np.ndarray) -> np.ndarray:
@@ -172,13 +183,7 @@ def _figure_alone(ink: np.ndarray) -> np.ndarray:
     every cell was cleaned so, and gained 7 when only figures are).
     """
     figure = _drop_strays(ink)
-    if figure is ink:
-        return ink
-    ys, xs = np.nonzero(figure)
-    tight = figure[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    if len(_text_bands(tight)) == 1 and tight.shape[1] < _FIGURE_ASPECT * tight.shape[0]:
-        return figure
-    return ink
+    return figure if figure is not ink and _one_short_line(_tight(figure)) else ink
 
 
 def cell_variants(gray: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float) -> Iterator[CellImage]:
@@ -235,8 +240,7 @@ def _enough(scale: float) -> int:
 
 def _finish(ink: np.ndarray, scale: float, target: int = _TARGET_LINE_HEIGHT) -> CellImage:
     """Cut tight, tell dashes, count lines, upscale small text to `target` px a line, pad: ready to read."""
-    ys, xs = np.nonzero(ink)
-    ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    ink = _tight(ink)
     bands = _text_bands(ink)
     line_h = float(np.median([b - a for a, b in bands])) if bands else float(ink.shape[0])
     numeric = len(bands) == 1 and _digit_like(ink)

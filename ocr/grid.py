@@ -455,7 +455,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         sub = None if gray is None else gray[y0:y1, x0:x1]
         fv: list[Rule] = []
         fh: list[Rule] = []
-        if gray is not None and sub is not None:
+        if gray is not None and sub is not None:  # (one implies the other; both for the type checker)
             fv = faint_rules(vs, hs, sub, False, scale, p, [_moved(r, -x0, -y0, False) for r in v_streaks])
             frame = (hs[0].middle() + y0, hs[-1].middle() + y0)
             fv = [r for r in fv if not _runs_past(gray, _moved(r, x0, y0, False), frame, False, scale, p)]
@@ -496,6 +496,14 @@ def _line_contrast(gray: np.ndarray, rule: Rule, horizontal: bool, scale: float,
     return np.minimum(before, after) - centre
 
 
+def _line_level(gray: np.ndarray, rule: Rule, horizontal: bool, scale: float, t_a: float, t_b: float,
+                q: float) -> float:
+    """The `q`th percentile of `_line_contrast` from t_a to t_b along `rule` (0 for a stretch too short)."""
+    if t_b - t_a < 2:
+        return 0.0
+    return float(np.percentile(_line_contrast(gray, rule, horizontal, scale, t_a, t_b), q))
+
+
 def _goes_on(gray: np.ndarray, rule: Rule, horizontal: bool, end: float, outward: int, inside: float,
              scale: float, p: GridParams) -> bool:
     """Does the line of `rule` (page coordinates, `inside` its `_line_contrast` level along the table) go on
@@ -508,12 +516,11 @@ def _goes_on(gray: np.ndarray, rule: Rule, horizontal: bool, end: float, outward
     lo, hi = max(0.0, min(start, stop)), min(limit, max(start, stop))
     if hi - lo < p.streak_overrun * scale / 4:
         return False  # the page ends there: nothing to tell by
-    # along most of the way (its lower quartile): a title's or a note's glyph strokes cross it here and there
+    # Along most of the way (its lower quartile: a title's or a note's glyph strokes cross it here and there).
     # Past a table's own rule the paper is blank (a line level of -15 to +1 there on augraphy's rollers page,
     # against 11 for a band's edge whose level inside was 22): a third of the inside level, and clear of
     # the paper's own noise (`faint_dip`), is a line going on.
-    level = float(np.percentile(_line_contrast(gray, rule, horizontal, scale, lo, hi), 25))
-    return level >= max(0.35 * inside, p.faint_dip)
+    return _line_level(gray, rule, horizontal, scale, lo, hi, 25) >= max(0.35 * inside, p.faint_dip)
 
 
 def _runs_past(gray: np.ndarray, rule: Rule, frame: tuple[float, float], horizontal: bool, scale: float,
@@ -522,7 +529,7 @@ def _runs_past(gray: np.ndarray, rule: Rule, frame: tuple[float, float], horizon
     is on the table's `frame` (its outermost rules across, along the rule)? Then it is the edge of a shaded
     band of the paper (dirty rollers: augraphy's bands made a 4-column table 9), not a rule of the table,
     which stops at its border. An end inside the table (under a header spanning columns) is not asked."""
-    inside = float(np.percentile(_line_contrast(gray, rule, horizontal, scale, rule.t0, rule.t1), 75))
+    inside = _line_level(gray, rule, horizontal, scale, rule.t0, rule.t1, 75)
     reach = 2 * p.rule_tol * scale
     return any(abs(end - edge) <= reach and _goes_on(gray, rule, horizontal, end, outward, inside, scale, p)
                for end, edge, outward in ((rule.t0, frame[0], -1), (rule.t1, frame[1], 1)))
@@ -550,13 +557,9 @@ def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, origin: tuple[i
     x0, y0 = origin
     on_page = {id(r): _moved(r, x0, y0, horizontal) for rules, horizontal in ((hs, True), (vs, False)) for r in rules}
 
-    def level(r: Rule, horizontal: bool, t_a: float, t_b: float) -> float:
-        if t_b - t_a < 2:
-            return 0.0
-        return float(np.percentile(_line_contrast(gray, on_page[id(r)], horizontal, scale, t_a, t_b), 75))
-
     shift = {True: x0, False: y0}  # along a horizontal rule t is x, along a vertical one y
-    contrast = {id(r): level(r, horizontal, r.t0 + shift[horizontal], r.t1 + shift[horizontal])
+    contrast = {id(r): _line_level(gray, on_page[id(r)], horizontal, scale, r.t0 + shift[horizontal],
+                                   r.t1 + shift[horizontal], 75)
                 for rules, horizontal in ((hs, True), (vs, False)) for r in rules}
     print_level = float(np.percentile(list(contrast.values()), 75))
     reach = 2 * tol

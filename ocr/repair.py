@@ -11,7 +11,7 @@ The thresholds are the `repair_*` fields of `Config`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -480,7 +480,7 @@ class _Group:
         reviewed (augraphy-heavy: a '0' read '9' at 0.90 in a row whose doubtful '0's, read right, would
         have had to come to -9 between them; only they were reviewed, and the '9' passed)."""
         for i, eq in enumerate(self.eqs):
-            if self._fails(eq, lambda f: f.effective):
+            if self._fails(eq):
                 # every doubtful reading the arithmetic did not settle, reviewed already or not: a reading
                 # between the review and the doubt thresholds may be the wrong one
                 unsettled = [k for k in eq if k in self.doubtful and not self.fields[k].explained]
@@ -495,9 +495,10 @@ class _Group:
         signs = {eq[k] > 0 for k in keys}
         return need == 0 or (need > 0 and True in signs) or (need < 0 and False in signs)
 
-    def _fails(self, eq: Equation, value: Callable[[_Field], FieldValue]) -> bool:
-        """Whether a 勾稽关系 fails with each field's `value` (open, when one has no number, is no failure)."""
-        values = {k: value(self.fields[k]) for k in eq}
+    def _fails(self, eq: Equation) -> bool:
+        """Whether a 勾稽关系 fails with the values the arithmetic settled on (open, when one has no number,
+        is no failure)."""
+        values = {k: self.fields[k].effective for k in eq}
         return (all(isinstance(v, int | Decimal) for v in values.values())
                 and bool(sum(c * _fraction(values[k]) for k, c in eq.items())))
 
