@@ -37,6 +37,11 @@ _MEAN_SHRINK = 4  # the local mean of the text threshold is taken at 1/4 of the 
 # binarised again from its smoothed grey: the hard tier's 90th percentile (median 4.7, 99th 20.6).
 GRAINY_PAPER = 12.0
 _LITTER_REACH = 0.15  # share of a glyph's height within which a speck belongs to the stroke it touches
+# How far off the cell's middle (in glyph widths) a lone oval may sit and still be a figure of its own; a
+# '0' that lost its '1' sits about half a width off. How convex its outline must be ('6', '9' are not).
+_RING_OFF_MIDDLE = 0.35
+_RING_MIN_HEIGHT = 12  # px at 300 dpi (1 mm): a smaller oval is a speck or a degree sign, not a figure
+_RING_SOLIDITY = 0.9
 _FIGURE_ASPECT = 6.0  # one line no wider than this many heights may be a figure (as `ocr.recognize` routes it)
 
 
@@ -240,6 +245,7 @@ def _enough(scale: float) -> int:
 
 def _finish(ink: np.ndarray, scale: float, target: int = _TARGET_LINE_HEIGHT) -> CellImage:
     """Cut tight, tell dashes, count lines, upscale small text to `target` px a line, pad: ready to read."""
+    ring = _lone_ring(ink, scale)
     ink = _tight(ink)
     bands = _text_bands(ink)
     line_h = float(np.median([b - a for a, b in bands])) if bands else float(ink.shape[0])
@@ -251,7 +257,41 @@ def _finish(ink: np.ndarray, scale: float, target: int = _TARGET_LINE_HEIGHT) ->
         ink = cv2.resize(ink, None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
         ink = np.where(ink > 127, 255, 0).astype(np.uint8)
     out = cv2.copyMakeBorder(255 - ink, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=255)
-    return CellImage(out, max(1, len(bands)), numeric)
+    return CellImage(out, max(1, len(bands)), numeric, ring=ring)
+
+
+def _lone_ring(ink: np.ndarray, scale: float) -> bool:
+    """The cell's only ink is one closed oval with a clean counter, about the middle of the cell: a '0'.
+
+    Most figures in these reports are zeros, and Tesseract is least sure of them in fonts unlike the ones
+    it learned (a WenQuanYi '0' reads at 0.6-0.8 where a Noto one reads at 0.93): the oval is a second,
+    independent reading of the same glyph. What else could be an oval: '6' and '9' have their counter off
+    the middle, '8' two counters, '4' a small one; a figure inside a pen circle leaves ink in the counter.
+    A lost digit beside the '0' ('10' whose faint '1' vanished) leaves it off the cell's middle, so an
+    oval off the middle says nothing.
+    """
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n != 2:
+        return False
+    x, y, w, h, _area = stats[1]
+    if not (1.0 <= h / max(w, 1) <= 2.6) or h < _RING_MIN_HEIGHT * scale:
+        return False
+    if abs(x + w / 2 - ink.shape[1] / 2) > _RING_OFF_MIDDLE * w:
+        return False
+    glyph = ink[y:y + h, x:x + w]
+    contours, hierarchy = cv2.findContours(glyph, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    outer = [c for c, hi in zip(contours, hierarchy[0], strict=True) if hi[3] < 0]
+    holes = [c for c, hi in zip(contours, hierarchy[0], strict=True)
+             if hi[3] >= 0 and cv2.contourArea(c) >= 0.02 * w * h]
+    if len(outer) != 1 or len(holes) != 1:
+        return False
+    hull = cv2.contourArea(cv2.convexHull(outer[0]))
+    if hull <= 0 or cv2.contourArea(outer[0]) < _RING_SOLIDITY * hull:
+        return False
+    hx, hy, hw, hh = cv2.boundingRect(holes[0])
+    mid_x, mid_y = hx + hw / 2, hy + hh / 2
+    return bool(hh >= 0.5 * h and hw >= 0.3 * w and abs(mid_y - h / 2) <= 0.12 * h
+                and abs(mid_x - w / 2) <= 0.15 * w)
 
 
 def text_line_boxes(binary: np.ndarray, exclude: list[BBox], scale: float) -> list[BBox]:

@@ -124,6 +124,7 @@ class CellImage:
     # The same figure binarised from its smoothed grey, for a cell on grainy paper: a second look, which
     # must read the same figure (`ocr.recognize.read_cell`)
     second: np.ndarray | None = None
+    ring: bool = False  # the only ink is one closed oval about the cell's middle: the shape of a '0'
 
 
 @dataclass

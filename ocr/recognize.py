@@ -38,6 +38,12 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 Mode = Literal["number", "label"]
 DIGIT_WHITELIST = "0123456789.,-"
 _DASH_CONFIDENCE = 0.95  # judged from shape alone: one solid bar, nothing else in the cell
+# A '0' read by the digit reader in a crop whose only ink is a lone oval about the cell's middle
+# (`CellImage.ring`): two independent readings of one glyph that agree. Tesseract alone is least sure of
+# exactly this glyph in fonts it did not learn (0.6-0.8 for a clean WenQuanYi '0'). On the fitted-on tiers
+# every such '0' was right (see docs/benchmarks.md); above `review_threshold_open`, so a '0' whose sums are
+# left open by unreadable cells is not sent to review for want of a check.
+_RING_CONFIDENCE = 0.96
 _MAX_NUMBER_ASPECT = 6.0  # a one-line crop wider than this (in heights) is a label, not a figure
 _NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 _CJK = r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]"
@@ -306,6 +312,11 @@ def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
         return CellReading("", 1.0, "blank", ["blank"])
     number = engine.read(crop.image, "number") if _may_be_number(crop) else None
     numeric = number is not None and (is_number(number.text) or number.text == "-")
+    if number is not None and numeric and crop.ring:
+        if number.text == "0":
+            return CellReading("0", max(number.confidence, _RING_CONFIDENCE), "number", [])
+        # The shape says '0', the digit reader another figure: one of them is wrong.
+        return CellReading(number.text, number.confidence, "number", ["readers_disagree"])
     if number is not None and numeric and crop.numeric_shape:
         return CellReading(number.text, number.confidence, "number", ["dash"] if number.text == "-" else [])
     label = engine.read(crop.image, "label")

@@ -257,3 +257,58 @@ def test_a_crop_wider_than_tesseract_takes_is_read_not_raised() -> None:
     assert max(within_tesseract_limits(wide).shape) < TESSERACT_MAX_SIDE
     reading = engine_for(Config(workers=1)).read(wide, "label")
     assert 0.0 <= reading.confidence <= 1.0
+
+
+_WQY = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"  # the deviations family's second font (scripts/setup)
+
+
+def _cell_of(text: str, size: int = 16, dx: int = 0, w: int = 100, h: int = 50, mark=None):
+    """A one-cell crop of `text` in WenQuanYi Zen Hei, `dx` px off the middle; `mark(draw)` adds pen ink."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ocr.model import GridCell
+
+    img = Image.new("L", (w, h), 255)
+    d = ImageDraw.Draw(img)
+    f = ImageFont.truetype(_WQY, size)
+    left, top, right, bottom = d.textbbox((0, 0), text, font=f)
+    d.text(((w - (right - left)) / 2 - left + dx, (h - (bottom - top)) / 2 - top), text, font=f, fill=0)
+    if mark is not None:
+        mark(d)
+    g = np.array(img)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    return crop_cell(binarize_text(g, 1.0), np.zeros_like(g), GridCell(0, 0, 1, 1, corners), 1.0)
+
+
+def test_a_lone_oval_confirms_a_zero_tesseract_is_unsure_of_in_a_font_it_did_not_learn():
+    engine = engine_for(Config(workers=1))
+    crop = _cell_of("0")
+    assert crop.ring
+    assert engine.read(crop.image, "number").confidence < Config(workers=1).review_threshold_number  # alone: unsure
+    r = read_cell(crop, engine)
+    assert (r.text, r.kind, r.flags) == ("0", "number", [])
+    assert r.confidence >= Config(workers=1).review_threshold_open  # two readings agree: no review for want of a sum
+
+
+@pytest.mark.parametrize("text", ["6", "8", "9", "00", "10"])
+def test_other_figures_are_no_lone_oval(text):
+    assert not _cell_of(text, size=24).ring
+
+
+def test_an_oval_that_lost_its_neighbour_or_carries_pen_ink_is_no_zero():
+    # '10' whose faint '1' vanished: the '0' is left off the cell's middle
+    def erase_the_one(d):
+        d.rectangle((0, 0, 49, 50), fill=255)
+    assert not _cell_of("10", size=24, mark=erase_the_one).ring
+    assert _cell_of("0", size=24).ring
+    assert not _cell_of("0", size=24, mark=lambda d: d.line((44, 30, 58, 14), fill=0, width=2)).ring  # a pen tick
+    assert not _cell_of("0", size=24, mark=lambda d: d.ellipse((30, 4, 70, 46), outline=0, width=2)).ring  # circled
+
+
+def test_an_oval_read_as_another_figure_goes_to_review():
+    from ocr.records import needs_review
+
+    crop = _cell_of("0")
+    r = read_cell(crop, _TwoReaders("6", "6"))
+    assert "readers_disagree" in r.flags
+    assert needs_review(r.kind, r.confidence, r.flags, Config(workers=1))[0]
