@@ -24,6 +24,7 @@ from ocr.cleanup import (
     paper_noise,
     variants,
 )
+from ocr.glyphs import digit_like, tight
 from ocr.model import BBox, CellImage, GridCell
 
 _PAD = 12
@@ -163,19 +164,13 @@ def _is_figure(ink: np.ndarray) -> bool:
     """One short line of digit-shaped glyphs: what the digit reader reads."""
     if not ink.any():
         return False
-    tight = _tight(ink)
-    return _one_short_line(tight) and _digit_like(tight)
+    cut = tight(ink)
+    return _one_short_line(cut) and digit_like(cut)
 
 
-def _tight(ink: np.ndarray) -> np.ndarray:
-    """`ink` cut to the box around its ink (which it must hold)."""
-    ys, xs = np.nonzero(ink)
-    return ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-
-
-def _one_short_line(tight: np.ndarray) -> bool:
-    """A crop cut tight (`_tight`) that holds one line no wider than a figure."""
-    return len(_text_bands(tight)) == 1 and tight.shape[1] < _FIGURE_ASPECT * tight.shape[0]
+def _one_short_line(cut: np.ndarray) -> bool:
+    """A crop cut tight (`tight`) that holds one line no wider than a figure."""
+    return len(_text_bands(cut)) == 1 and cut.shape[1] < _FIGURE_ASPECT * cut.shape[0]
 
 
 def _figure_alone(ink: np.ndarray) -> np.ndarray:
@@ -188,7 +183,7 @@ def _figure_alone(ink: np.ndarray) -> np.ndarray:
     every cell was cleaned so, and gained 7 when only figures are).
     """
     figure = _drop_strays(ink)
-    return figure if figure is not ink and _one_short_line(_tight(figure)) else ink
+    return figure if figure is not ink and _one_short_line(tight(figure)) else ink
 
 
 def cell_variants(gray: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float) -> Iterator[CellImage]:
@@ -246,10 +241,10 @@ def _enough(scale: float) -> int:
 def _finish(ink: np.ndarray, scale: float, target: int = _TARGET_LINE_HEIGHT) -> CellImage:
     """Cut tight, tell dashes, count lines, upscale small text to `target` px a line, pad: ready to read."""
     ring = _lone_ring(ink, scale)
-    ink = _tight(ink)
+    ink = tight(ink)
     bands = _text_bands(ink)
     line_h = float(np.median([b - a for a, b in bands])) if bands else float(ink.shape[0])
-    numeric = len(bands) == 1 and _digit_like(ink)
+    numeric = len(bands) == 1 and digit_like(ink)
     if _is_dash(ink, scale):
         return CellImage(None, 1, True, dash=True)
     if line_h < _MIN_LINE_HEIGHT or target != _TARGET_LINE_HEIGHT:
@@ -481,20 +476,3 @@ def _is_dash(ink: np.ndarray, scale: float) -> bool:
     h, w = ink.shape
     n = cv2.connectedComponents(ink, connectivity=8)[0]
     return n == 2 and w >= 3 * h and h <= max(4, 12 * scale) and cv2.countNonZero(ink) >= 0.6 * h * w
-
-
-def _digit_like(ink: np.ndarray) -> bool:
-    """Digits are narrow glyphs of full height; CJK glyphs have wide or short parts."""
-    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    h = ink.shape[0]
-    if n <= 1:
-        return False
-    if h < 4:
-        return False
-    for _x, _y, w, hh, _area in stats[1:]:
-        if hh >= 0.55 * h and w <= 0.85 * h:
-            continue  # digit body
-        if hh <= 0.35 * h and w <= 0.35 * h:
-            continue  # '.' or ','
-        return False
-    return True

@@ -16,9 +16,12 @@ import cv2
 import numpy as np
 
 from ocr.faint_rules import faint_rule, faint_rules, sample
+from ocr.glyphs import digit_like, tight
 from ocr.model import Grid, GridCell, Rule
 
 _SEPARATOR_COVERAGE = 0.5  # a rule counts as present between two slots over half its length
+_MIN_FIGURE = 12  # px at 300 dpi (1 mm): ink less tall is a speck, not a figure (`_figures_apart`)
+_FIGURE_LINE = 1.3  # a figure's ink is no taller than this many times its largest glyph: one line
 _REGION_SHRINK = 4
 
 
@@ -328,6 +331,11 @@ class _RuleCoverage:
         return float(row[a:b + 1].mean())
 
 
+def _ink_tol(p: GridParams, scale: float) -> int:
+    """How far (px) from a rule's fitted line its own ink may lie, when a separator's ink is looked for."""
+    return max(2, int(round(p.rule_tol * scale * 0.6)))
+
+
 def _find(parent: list[int], i: int) -> int:
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -336,9 +344,11 @@ def _find(parent: list[int], i: int) -> int:
 
 
 def _build_grid(hs: list[Rule], vs: list[Rule], hmask: np.ndarray, vmask: np.ndarray,
-                scale: float, p: GridParams, gray: np.ndarray | None = None, faint: list[Rule] | None = None
-                ) -> Grid | None:
-    """`faint` rules (from `faint_rules`) separate every slot within the stretch they were verified on."""
+                scale: float, p: GridParams, gray: np.ndarray | None = None, faint: list[Rule] | None = None,
+                text: np.ndarray | None = None) -> Grid | None:
+    """`faint` rules (from `faint_rules`) separate every slot within the stretch they were verified on.
+    With the region's `text` ink (rules taken out), two figures standing apart across a rule the print
+    lost separate their slots too (`_figures_apart`)."""
     nr, nc = len(hs) - 1, len(vs) - 1
     if nr < 1 or nc < 1:
         return None
@@ -347,7 +357,7 @@ def _build_grid(hs: list[Rule], vs: list[Rule], hmask: np.ndarray, vmask: np.nda
         for j, v in enumerate(vs):
             x, y = h.crossing(v)
             corner[i, j] = (x, y)
-    tol = max(2, int(round(p.rule_tol * scale * 0.6)))
+    tol = _ink_tol(p, scale)
     m = p.margin * scale
     parent = list(range(nr * nc))
 
@@ -364,15 +374,20 @@ def _build_grid(hs: list[Rule], vs: list[Rule], hmask: np.ndarray, vmask: np.nda
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
 
+    def apart(rule: Rule, t_a: float, t_b: float, lo: Rule, hi: Rule, horizontal: bool) -> bool:
+        return text is not None and _figures_apart(text, rule, (t_a, t_b), (lo, hi), horizontal, scale, p)
+
     for r in range(nr):
         for c in range(nc):
             if c + 1 < nc:  # vertical rule vs[c+1] between (r, c) and (r, c+1), along y
                 ya, yb = corner[r, c + 1, 1] + m, corner[r + 1, c + 1, 1] - m
-                if not present(vs[c + 1], ya, yb, False, vmask):
+                if not present(vs[c + 1], ya, yb, False, vmask) and not apart(vs[c + 1], ya, yb, vs[c],
+                                                                              vs[c + 2], False):
                     union(r * nc + c, r * nc + c + 1)
             if r + 1 < nr:  # horizontal rule hs[r+1] between (r, c) and (r+1, c), along x
                 xa, xb = corner[r + 1, c, 0] + m, corner[r + 1, c + 1, 0] - m
-                if not present(hs[r + 1], xa, xb, True, hmask):
+                if not present(hs[r + 1], xa, xb, True, hmask) and not apart(hs[r + 1], xa, xb, hs[r],
+                                                                             hs[r + 2], True):
                     union(r * nc + c, (r + 1) * nc + c)
     groups: dict[int, list[tuple[int, int]]] = {}
     for r in range(nr):
@@ -397,6 +412,69 @@ def _build_grid(hs: list[Rule], vs: list[Rule], hmask: np.ndarray, vmask: np.nda
     xs, ys = corner[..., 0], corner[..., 1]
     bbox = (int(np.floor(xs.min())), int(np.floor(ys.min())), int(np.ceil(xs.max())), int(np.ceil(ys.max())))
     return Grid(bbox=bbox, h_rules=hs, v_rules=vs, cells=cells)
+
+
+def _figures_apart(text: np.ndarray, rule: Rule, stretch: tuple[float, float], sides: tuple[Rule, Rule],
+                   horizontal: bool, scale: float, p: GridParams) -> bool:
+    """A figure on each side of `rule` along `stretch`, and no ink near the rule between them but on its
+    line (within `tol`: the dots left of it): the rule was printed there and damage took it (broken into
+    dots, faded into the paper, worn by the rollers).
+
+    Without this the two slots are one cell: two zeros read as '00' or '0 0', and every field of the row
+    goes to review as straddling two columns (issue 13, augraphy-heavy: 72 fields of one report). Only
+    figures are split so: a merged header's words may stand apart across a rule's place, a printed
+    table's figures never share a cell. `sides` are the rules beyond each slot.
+    """
+    margin = p.margin * scale
+    tol = _ink_tol(p, scale)
+    t_a, t_b = stretch
+    mid_t = (t_a + t_b) / 2
+    at, lo, hi = rule.at(mid_t), sides[0].at(mid_t), sides[1].at(mid_t)
+    # Across the rule, the space the figures leave clear about its place: a quarter of the narrower slot
+    # on each side (two figures a table column apart stand half a column or more off its rules).
+    clear = 0.25 * min(at - lo, hi - at)
+    a, b = int(np.ceil(t_a)), int(np.floor(t_b))
+    if b - a < 4 or clear < 2:
+        return False
+    bounds = (int(np.ceil(lo + margin)), int(np.floor(at - clear)), int(np.ceil(at + clear)),
+              int(np.floor(hi - margin)))
+    limit = text.shape[0] if horizontal else text.shape[1]
+    if bounds[0] < 0 or bounds[3] > limit or bounds[0] >= bounds[1] or bounds[2] >= bounds[3]:
+        return False
+
+    def part(p0: int, p1: int) -> np.ndarray:
+        return text[p0:p1, a:b] if horizontal else text[a:b, p0:p1]
+
+    heights = [_figure(part(*ends), scale) for ends in ((bounds[0], bounds[1]), (bounds[2], bounds[3]))]
+    if not all(heights):
+        return False
+    # Between them only what damage leaves: specks, and the rule's own dots and dashes along its line.
+    line = (at - tol - rule.spread - bounds[1], at + tol + rule.spread - bounds[1])
+    n, _, stats, _ = cv2.connectedComponentsWithStats(part(bounds[1], bounds[2]), connectivity=8)
+    for x, y, w, h, _area in stats[1:n]:
+        start, size = (y, h) if horizontal else (x, w)
+        if line[0] <= start and start + size <= line[1] + 1:
+            continue
+        if max(w, h) >= 0.4 * min(heights):
+            return False
+    return True
+
+
+def _figure(ink: np.ndarray, scale: float) -> int:
+    """The height of the figure `ink` holds once the specks around it are gone (under a tenth of its
+    largest part), or 0 when it holds none: one line of a figure's height, every part of it a figure's
+    body or its point (`digit_like`). A cell of words is not one: its glyphs, judged against the height
+    of all its ink, would pass for points."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n <= 1:
+        return 0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    largest = int(np.argmax(areas))
+    body = int(stats[1 + largest, cv2.CC_STAT_HEIGHT])
+    if body < _MIN_FIGURE * scale:
+        return 0
+    kept = tight(np.isin(labels, 1 + np.flatnonzero(areas >= 0.1 * areas[largest])).astype(np.uint8) * 255)
+    return kept.shape[0] if kept.shape[0] <= _FIGURE_LINE * body and digit_like(kept) else 0
 
 
 def _cell(corner: np.ndarray, r0: int, c0: int, r1: int, c1: int, uncertain: bool = False) -> GridCell:
@@ -467,8 +545,9 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         # The whole box's ink, not the tangle's alone: the tangle holds the rules, and a row's text lies
         # between them, outside it.
         found = False
+        text = np.where((hsub | vsub) > 0, 0, binary[y0:y1, x0:x1]).astype(np.uint8)
         for part_hs, part_vs in _unstack(hs, vs, binary[y0:y1, x0:x1], sub, scale, p):
-            grid = _build_grid(part_hs, part_vs, hsub, vsub, scale, p, sub, fv + fh)
+            grid = _build_grid(part_hs, part_vs, hsub, vsub, scale, p, sub, fv + fh, text)
             if grid is None or not _table_sized(grid, scale, p):
                 continue
             grid = _shift(grid, x0, y0)
@@ -604,7 +683,7 @@ def _unstack(hs: list[Rule], vs: list[Rule], binary: np.ndarray, gray: np.ndarra
     share its four), and a rule without ink in a table only joins its cells into a span there, as the
     template prints them.
     """
-    tol = max(2, int(round(p.rule_tol * scale * 0.6)))
+    tol = _ink_tol(p, scale)
     cuts = [r for r in range(1, len(hs) - 2) if _stack_gap(hs[r], hs[r + 1], vs, binary, gray, tol, scale, p)]
     if not cuts:
         return [(hs, vs)]

@@ -315,3 +315,51 @@ def test_a_pale_line_that_goes_on_past_its_stretch_is_the_papers():
     kept_h, kept_v, (pale_h, pale_v) = _drop_pale(hs, vs, gray, (0, 0), 10.0, 1.0, GridParams())
     assert pale_v == [line] and not pale_h
     assert kept_h == hs and [v.middle() for v in kept_v] == [100.0, 400.0, 550.0, 700.0]
+
+
+def test_two_figures_apart_across_a_lost_rule_are_two_cells():
+    # augraphy-heavy: a value column's rule worn away over whole rows (dotted, faded into the paper) made
+    # '0' and '0' one cell read '00', and every field of the row went to review as misaligned
+    from synth import wide_table
+
+    t = wide_table(rows=8, cols=7)
+    xs = np.cumsum([0, *t.col_widths]) + t.origin[0]
+    ys = np.cumsum([0, *t.row_heights]) + t.origin[1]
+    t.gaps = [(xs[k] - 3, ys[r] + 2, xs[k] + 3, ys[r + 1] - 2) for r, k in ((3, 2), (3, 3), (5, 4), (6, 6))]
+    page = draw([t], size=(1900, 700))
+    # the lost rule's dots: damage leaves some of its ink along its line
+    for y in range(int(ys[3]) + 6, int(ys[4]) - 4, 9):
+        page[y:y + 2, xs[2] - 1:xs[2] + 1] = 0
+    grids, _ = _detect(page)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_words_across_a_lost_rule_stay_one_cell():
+    # only figures are parted so: a label whose rule to its figure was lost is not cut from it, and a
+    # header's words spanning columns stay one cell
+    from synth import wide_table
+
+    t = wide_table(rows=6, cols=5)
+    xs = np.cumsum([0, *t.col_widths]) + t.origin[0]
+    ys = np.cumsum([0, *t.row_heights]) + t.origin[1]
+    t.gaps = [(xs[1] - 3, ys[3] + 2, xs[1] + 3, ys[4] - 2)]  # between the label and its first figure
+    page = draw([t], size=(1500, 600))
+    grids, _ = _detect(page)
+    assert len(grids) == 1
+    cells = _structure(grids[0])
+    assert (3, 0, 1, 2) in cells and (0, 1, 1, 3) in cells
+
+
+def test_a_tall_merged_cell_of_words_and_specks_stays_one_cell():
+    # augraphy-medium: the 勾稽关系 note, one line of words at the top of a cell three rows tall, specks of
+    # toner near its foot on both sides of the rule it spans; judged against the height of all that ink,
+    # its glyphs passed for a figure's points and the cell was cut in two
+    t = SynthTable([300, 300, 200], [250, 80], [
+        SynthCell(0, 0, 1, 2, "申请人情况说明"), SynthCell(0, 2, 1, 1, "12"),
+        SynthCell(1, 0, 1, 1, "本年"), SynthCell(1, 1, 1, 1, "3"), SynthCell(1, 2, 1, 1, "15")])
+    page = draw([t], size=(1000, 500))
+    ox, oy = t.origin
+    for x in (ox + 60, ox + 530):
+        page[oy + 228:oy + 240, x:x + 12] = 0
+    grids, _ = _detect(page)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
