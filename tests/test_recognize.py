@@ -312,3 +312,26 @@ def test_an_oval_read_as_another_figure_goes_to_review():
     r = read_cell(crop, _TwoReaders("6", "6"))
     assert "readers_disagree" in r.flags
     assert needs_review(r.kind, r.confidence, r.flags, Config(workers=1))[0]
+
+
+def test_a_coarse_scan_is_read_at_300_dpi_and_its_boxes_stay_in_its_own_pixels():
+    # a web image of a report at 96 dpi (the real pages' resolution): binarised at that size the strokes
+    # of 到期日, 信用, 否 filled their glyphs and the cells read as nothing
+    from synth import SynthCell, SynthTable
+
+    from ocr.model import PageImage
+    from ocr.pipeline import analyse_page
+    from samples.score import iou
+
+    texts = ["到期日", "信用", "否", "借款用途", "起息日", "合计", "50,000", "12"]
+    t = SynthTable([300, 300, 300, 300], [110, 110], [SynthCell(i // 4, i % 4, 1, 1, s) for i, s in enumerate(texts)])
+    page = draw([t], size=(1500, 500), text_px=46)
+    k = 96 / 300
+    coarse = cv2.resize(page, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    res = analyse_page(PageImage(1, coarse, 96), Config(workers=1))
+    assert len(res.tables) == 1
+    cells = {(c.row, c.col): c for c in res.tables[0].cells}
+    read = [cells[(c.row, c.col)].text for c in t.cells]
+    assert sum(r == s for r, s in zip(read, texts, strict=True)) >= 7, read
+    for c in t.cells:  # boxes in the coarse image's pixels, not the enlarged page's
+        assert iou(cells[(c.row, c.col)].bbox, tuple(v * k for v in c.bbox)) > 0.8
