@@ -519,3 +519,45 @@ def test_unmapped_values_are_read_as_fields_are() -> None:
 
     assert _plain_value("1,234") == 1234 and _plain_value("１２") == 12 and _plain_value("-") == 0
     assert _plain_value("267.9503") == Decimal("267.9503") and _plain_value("件") is None
+
+
+def _split_row(table: Table, row: int, cut: set[int], first_value: int) -> Table:
+    """`table` with body row `row` split in two across value columns `cut` by a stray line (a seal's ring):
+    their lower halves become cells of a new row under it holding the seal's ink read as a word; every
+    other cell covering the row now spans both."""
+    cells = []
+    for c in table.cells:
+        if c.row > row:
+            cells.append(c.model_copy(update={"row": c.row + 1}))
+        elif c.row == row and c.col >= first_value and c.col in cut:
+            cells.append(c)
+            cells.append(c.model_copy(update={"row": row + 1, "text": "克", "kind": "label", "confidence": 0.3}))
+        elif c.row <= row < c.row + c.row_span:
+            cells.append(c.model_copy(update={"row_span": c.row_span + 1}))
+        else:
+            cells.append(c)
+    return table.model_copy(update={"cells": cells, "n_rows": table.n_rows + 1})
+
+
+def test_a_row_split_by_a_stray_line_keeps_its_own_fields_and_every_row_under_it(template: Template) -> None:
+    # a deviations report: a seal's ring cut row 3.要求提供公开出版物 in two across its last value columns,
+    # the seal's ink below read as a word; taken for a header row, it opened a new block and the 73 fields
+    # under it went unmapped
+    truth = _truth("typical-s2-001")
+    tables = _tables(truth)
+    ti, row, _ = _where(tables, "3.要求提供公开出版物")
+    first_value = min(c.col for c in tables[ti].cells if c.row == row and c.kind == "number")
+    split = [_split_row(t, row, {first_value + 4, first_value + 5}, first_value) if i == ti else t
+             for i, t in enumerate(tables)]
+    expected = {k: (i, r + 1 if i == ti and r > row else r, c) for k, (i, r, c) in
+                _expected(tables, _fields(truth)).items()}
+    _assert_maps(split, template, expected)
+    mapped = align(split, template).mapped
+
+    def split_doubt(m) -> bool:  # noqa: ANN001
+        return any(flag == "row_misaligned" and "分成上下两格" in why for flag, why in m.doubts)
+
+    in_row = [m for m in mapped.values() if m.table == ti and m.cell.row == row and m.cell.kind == "number"]
+    assert len(in_row) == 7 and all(split_doubt(m) for m in in_row)  # its cells may have lost their lower half
+    below = [m for m in mapped.values() if m.table == ti and m.cell.row > row + 1]
+    assert below and not any(split_doubt(m) for m in below)

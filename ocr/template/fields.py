@@ -78,8 +78,9 @@ def align(tables: Sequence[Table], template: Template) -> Alignment:
 
 
 def _value_cells(m: BlockMatch, row: int, slot: Slot) -> list[PCell]:
-    """Cells of a row inside one slot; a cell reaching into the next slot holds several numbers."""
-    return [c for c in m.block.chain.starting(row)
+    """Cells of a row inside one slot, its split-off tail's included; a cell reaching into the next slot
+    holds several numbers."""
+    return [c for r in (row, *m.block.tails.get(row, ())) for c in m.block.chain.starting(r)
             if slot.start <= c.col and c.end_col <= slot.end and c.col >= m.value_start]
 
 

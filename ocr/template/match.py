@@ -41,6 +41,8 @@ class PrintedBlock:
     heading: str = ""
     header_rows: list[int] = field(default_factory=list)
     body_rows: list[int] = field(default_factory=list)
+    # body row -> the rows under it that are its own cells split off by a stray line (`_split_tail`)
+    tails: dict[int, list[int]] = field(default_factory=dict)
 
 
 def printed_blocks(chain: Chain, table: TemplateTable) -> list[PrintedBlock]:
@@ -56,6 +58,9 @@ def printed_blocks(chain: Chain, table: TemplateTable) -> list[PrintedBlock]:
     for r in range(chain.n_rows):
         starters = chain.starting(r)
         if not starters:
+            continue
+        if blocks[-1].body_rows and _split_tail(chain, r, blocks[-1].body_rows[-1], value_start):
+            blocks[-1].tails.setdefault(blocks[-1].body_rows[-1], []).append(r)
             continue
         labels = [c for c in starters if c.cell.kind == "label" and not c.value_like()]
         full = len(labels) == len(starters) == 1 and starters[0].col == 0 and starters[0].end_col >= chain.n_cols
@@ -86,6 +91,25 @@ def printed_blocks(chain: Chain, table: TemplateTable) -> list[PrintedBlock]:
         else:
             cur.body_rows.append(r)
     return [b for b in blocks if b.body_rows]
+
+
+def _split_tail(chain: Chain, row: int, last: int, value_start: int) -> bool:
+    """`row` is the lower part of body row `last`, split off by a stray line across some of its value cells
+    (a seal's ring, a pen stroke): it starts no label of its own, the label beside it is `last`'s, and most
+    of its value columns are still covered by `last`'s cells.
+
+    Read as a row of its own, it was taken for a header row (a seal's ink over the numbers reads as words)
+    and opened a new block: every row under it went unmapped (73 fields of a deviations report); or, had
+    it held figures, it would have shifted every row under it by one.
+    """
+    if any(c.col < value_start for c in chain.starting(row)):
+        return False
+    label = [c for c in chain.covering(row) if c.col < value_start]
+    if not label or label[-1].row != last:
+        return False
+    above = sum(min(c.end_col, chain.n_cols) - max(c.col, value_start) for c in chain.covering(row)
+                if c.row == last and c.end_col > value_start)
+    return 2 * above >= chain.n_cols - value_start
 
 
 def _garbled_body(labels: Sequence[PCell], value_start: int, header_texts: list[str], headings: list[str],
@@ -388,6 +412,9 @@ def _place_rows(m: BlockMatch, row_pairs: list[tuple[int, int, int]], row_sims: 
         why = misaligned([c for c in pb.chain.starting(row) if c.col >= m.value_start], spans, edges, extents)
         if why is not None:
             m.row_doubts.setdefault(row, []).append(("row_misaligned", why))
+        if row in pb.tails:
+            m.row_doubts.setdefault(row, []).append(
+                ("row_misaligned", "本行的数值格被一条线分成上下两格（印章、笔迹），数值可能不全，请核对"))
 
 
 def _split_slot(pb: PrintedBlock, slot: Slot, first: int, k: int) -> list[tuple[Slot, int]]:
