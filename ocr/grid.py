@@ -26,6 +26,9 @@ _RULE_DASH = 9  # px at 300 dpi: an upright stroke no wider, twice as tall, alon
 # at least this share of the two columns' width (two 0s in 97 px columns: 40%; '11  11' in a cell: 15%).
 _FIGURE_CHANNEL = 0.25
 _FIGURE_RUN = 0.5  # a column rule told by figures alone runs through at least half the table's rows
+# Grey levels by which a rule's line must be darker inside its table than where it runs on, to be the table's
+# rule along a band of dirty rollers rather than a streak (`_cut_to_print`); a drum streak is as dark all along.
+_PRINT_STEP = 40
 _SPECK_SHARE = 0.2  # ink beside a figure under this share of its largest glyph's area is a speck
 _FIGURE_LINE = 1.3  # a figure's ink is no taller than this many times its largest glyph: one line
 _REGION_SHRINK = 4
@@ -222,7 +225,7 @@ def _keep_crossed(hs: list[Rule], vs: list[Rule], tol: float) -> tuple[list[Rule
 
 
 def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple[float, float], tuple[float, float]],
-                  overrun: float, masks: tuple[np.ndarray, np.ndarray]
+                  overrun: float, masks: tuple[np.ndarray, np.ndarray], gray: np.ndarray | None = None
                   ) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
     """Take the photocopier's drum streaks out of a table's rules: horizontal and vertical rules left, and
     the horizontal and vertical streaks.
@@ -231,12 +234,24 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
     it runs on far past the table's border (`_overruns`). Without the streaks some rules may cross fewer
     than two others; they go too, and the rest are judged again. `edges` are the page's extent along
     horizontal and along vertical rules, in the rules' coordinates; `masks` their rule masks.
+
+    With the region's `gray`, a horizontal rule whose print is much darker inside the table than where its
+    line runs on is the table's rule lying along a band of dirty rollers, which made the mask's line run
+    on: it is cut back to the table (`_cut_to_print`), not dropped. Issue 13: a horizontal DirtyRollers band along
+    a row rule lost the rule, and with it a table part of augraphy-heavy pages.
     """
     h_streaks: list[Rule] = []
     v_streaks: list[Rule] = []
     while True:
         sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun, masks[0], True)]
         sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun, masks[1], False)]
+        if gray is not None and (sh or sv):
+            kept = {id(r): c for r in sh if (c := _cut_to_print(r, vs, tol, gray, masks[0])) is not r
+                    and not _overruns(c, hs, vs, tol, edges[0], overrun, masks[0], True)}
+            hs = [kept.get(id(h), h) for h in hs]
+            vs = [kept.get(id(v), v) for v in vs]
+            sh = [h for h in sh if id(h) not in kept]
+            sv = [v for v in sv if id(v) not in kept]
         if not sh and not sv:
             return hs, vs, (h_streaks, v_streaks)
         h_streaks += sh
@@ -244,6 +259,44 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
         hs = [h for h in hs if not any(h is s for s in sh)]
         vs = [v for v in vs if not any(v is s for s in sv)]
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
+
+
+def _cut_to_print(rule: Rule, across: list[Rule], tol: float, gray: np.ndarray, mask: np.ndarray) -> Rule:
+    """Horizontal `rule`, cut back to its table's frame (its first and last crossing of `across`) when its
+    line is printed much darker all along inside the frame than where it runs on past it at either end;
+    else as it is. A streak crossing a table is darker inside it only where it crosses the table's print.
+
+    What is cut back is a band of dirty rollers with the rule along it: inside the table the band's grey
+    is taken out of the rule `mask` too, so that a merged cell the rule does not cross is not cut by the
+    band.
+    """
+    if len(across) < 2:
+        return rule
+    at = sorted(rule.crossing(o)[0] for o in across)
+    first, last = at[0], at[-1]
+    reach = max(1, int(round(tol)))
+    t0, t1 = max(rule.t0, 0.0), min(rule.t1, float(gray.shape[1] - 1))
+    if last - first < 4 * reach or (first - t0 < 4 * reach and t1 - last < 4 * reach):
+        return rule
+
+    def line(a: float, b: float) -> np.ndarray:
+        return sample(gray, rule, a, b, True, -reach, reach).min(axis=0) if b - a >= 2 else np.zeros(0)
+
+    inside = line(first + reach, last - reach)
+    outside = np.concatenate([line(t0, first - 2 * reach), line(last + 2 * reach, t1)])
+    if inside.size == 0 or outside.size < 4 * reach:
+        return rule
+    band, ink = float(np.median(outside)), float(np.percentile(inside, 25))
+    # the line's lighter quarter inside: a rule is print all along it, a streak only where it crosses print
+    if band - float(np.percentile(inside, 75)) < _PRINT_STEP:
+        return rule
+    xs = np.arange(max(0, int(np.ceil(first))), min(gray.shape[1] - 1, int(np.floor(last))) + 1)
+    ys = np.rint(rule.at(xs)[None, :] + np.arange(-reach - int(np.ceil(rule.spread)) - 2,
+                                                  reach + int(np.ceil(rule.spread)) + 3)[:, None]).astype(int)
+    ys = np.clip(ys, 0, gray.shape[0] - 1)
+    xx = np.broadcast_to(xs, ys.shape)
+    mask[ys, xx] = np.where(gray[ys, xx] < (band + ink) / 2, mask[ys, xx], 0)
+    return Rule(rule.a, rule.b, max(rule.t0, first - reach), min(rule.t1, last + reach), rule.spread)
 
 
 def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, edge: tuple[float, float],
@@ -633,7 +686,8 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
                         np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
         hs, vs, streaks = _drop_streaks(hs, vs, tol, ((-x0, page_w - x0), (-y0, page_h - y0)),
-                                        p.streak_overrun * scale, (hsub, vsub))
+                                        p.streak_overrun * scale, (hsub, vsub),
+                                        None if gray is None else gray[y0:y1, x0:x1])
         if streaks[0] or streaks[1]:
             # A streak may join tables it crosses into one tangle: take it out of the masks and part
             # what is left of this tangle again (each time the masks lose ink, so this ends).

@@ -109,3 +109,20 @@ def test_streaks_on_a_page_without_a_table():
         page = _streak(page, y, True, level=60)
     grids, _ = _detect(scanned(page))
     assert grids == []
+
+
+@pytest.mark.parametrize("rows", [(680,), (770, 860)], ids=["between rows", "and the bottom border"])
+def test_a_band_of_dirty_rollers_along_a_row_rule_leaves_the_rule(rows):
+    """augraphy's DirtyRollers print grey bands across the whole sheet; one lying along a row rule made the
+    rule's line run on to the page's edges, and the rule was dropped as a streak, with the table part it
+    closed. The rule is printed black inside the table and only the band's grey runs on: it is the
+    table's rule, cut back to it. (A band along a rule that merged cells interrupt is still lost: inside
+    the table the band alone is no darker there than outside.)"""
+    t = simple_table(origin=(300, 500))
+    page = draw([t], size=(1600, 1600))
+    for y in rows:
+        page = _streak(page, y - 8, True, level=150, width=17)
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+    x0, y0, x1, y1 = grids[0].bbox
+    assert abs(x0 - 300) < 8 and abs(x1 - 1280) < 8 and abs(y1 - 860) < 8
