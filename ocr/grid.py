@@ -461,9 +461,11 @@ def _build_grid(hs: list[Rule], vs: list[Rule], hmask: np.ndarray, vmask: np.nda
     for slots in sorted(groups.values(), key=lambda s: (min(s), len(s))):
         r0, r1 = min(r for r, _ in slots), max(r for r, _ in slots)
         c0, c1 = min(c for _, c in slots), max(c for _, c in slots)
-        if len(slots) < (r1 - r0 + 1) * (c1 - c0 + 1):
+        if len(slots) < (r1 - r0 + 1) * (c1 - c0 + 1) and 2 * len(slots) <= nr * nc:
             # Not a rectangle: rules lost in a few slots joined cells that are not one (a group label's
-            # column, faded, joined every label beside it into one cell, and their texts were lost).
+            # column, faded, joined every label beside it into one cell, and their texts were lost). Not
+            # so when it holds most of the grid: boxes drawn inside a box (an organisation chart) are no
+            # table, and taken whole they make one cell, which is none either (`_table_sized`).
             for b0, a0, b1, a1 in _rectangles(slots, across, down):
                 taken[b0:b1 + 1, a0:a1 + 1] = True
                 cells.append(_cell(corner, b0, a0, b1, a1, uncertain=True))

@@ -5,7 +5,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from synth import SynthCell, SynthTable, add_stamp, draw, fade_rule, random_rects, rotate, scanned, simple_table
+from synth import (
+    SynthCell,
+    SynthTable,
+    add_stamp,
+    draw,
+    fade_rule,
+    font,
+    random_rects,
+    rotate,
+    scanned,
+    simple_table,
+)
 
 from ocr.deskew import orient, to_original
 from ocr.grid import binarize, detect_tables
@@ -416,3 +427,22 @@ def test_figures_of_one_column_do_not_make_a_rule_inside_it():
     page = draw([t], size=(1900, 800))
     grids, _ = _detect(page)
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_boxes_drawn_inside_a_box_are_no_table():
+    # a real page's organisation chart (cTDaR t10163): a framed box holding two boxes, lines from them down
+    # through its border; read as a grid it is one group of slots that is no rectangle and holds most of
+    # the grid, which cut into pieces made a false 3x6 table
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (1400, 900), "white")
+    d = ImageDraw.Draw(im)
+    d.rectangle((200, 150, 1000, 500), outline="black", width=4)
+    for x0 in (300, 650):
+        d.rectangle((x0, 280, x0 + 220, 380), outline="black", width=4)
+        d.line((x0 + 110, 380, x0 + 110, 650), fill="black", width=4)
+    d.text((420, 180), "控股股东、实际控制人", fill="black", font=font(40))
+    d.text((340, 305), "李振国", fill="black", font=font(40))
+    d.text((690, 305), "李喜燕", fill="black", font=font(40))
+    grids, _ = _detect(np.asarray(im).copy())
+    assert grids == []
