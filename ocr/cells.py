@@ -24,7 +24,7 @@ from ocr.cleanup import (
     paper_noise,
     variants,
 )
-from ocr.glyphs import digit_like, tight
+from ocr.glyphs import digit_like, row_runs, text_bands, tight
 from ocr.model import BBox, CellImage, GridCell
 
 _PAD = 12
@@ -170,7 +170,7 @@ def _is_figure(ink: np.ndarray) -> bool:
 
 def _one_short_line(cut: np.ndarray) -> bool:
     """A crop cut tight (`tight`) that holds one line no wider than a figure."""
-    return len(_text_bands(cut)) == 1 and cut.shape[1] < _FIGURE_ASPECT * cut.shape[0]
+    return len(text_bands(cut)) == 1 and cut.shape[1] < _FIGURE_ASPECT * cut.shape[0]
 
 
 def _figure_alone(ink: np.ndarray) -> np.ndarray:
@@ -242,7 +242,7 @@ def _finish(ink: np.ndarray, scale: float, target: int = _TARGET_LINE_HEIGHT) ->
     """Cut tight, tell dashes, count lines, upscale small text to `target` px a line, pad: ready to read."""
     ring = _lone_ring(ink, scale)
     ink = tight(ink)
-    bands = _text_bands(ink)
+    bands = text_bands(ink)
     line_h = float(np.median([b - a for a, b in bands])) if bands else float(ink.shape[0])
     numeric = len(bands) == 1 and digit_like(ink)
     if _is_dash(ink, scale):
@@ -303,7 +303,7 @@ def text_line_boxes(binary: np.ndarray, exclude: list[BBox], scale: float) -> li
     # gaps between lines and merge a paragraph into one band.
     rows = np.count_nonzero(ink, axis=1) >= max(3, int(10 * scale))
     boxes = []
-    for a, b in _bands(rows, max(2, int(round(6 * scale)))):
+    for a, b in row_runs(rows, max(2, int(round(6 * scale)))):
         if b - a < 12 * scale:  # thinner than any printed glyph: noise, a stray rule
             continue
         cols = np.flatnonzero(ink[a:b].any(axis=0))
@@ -444,31 +444,6 @@ def _bars(stats: np.ndarray, shape: tuple[int, ...], scale: float) -> np.ndarray
     out = side_bar | end_bar | hairline
     out[0] = False  # the background
     return out
-
-
-def _bands(rows: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
-    """Runs of set rows, split where at least `min_gap` rows in a row are clear."""
-    bands, start, gap = [], None, 0
-    for i, on in enumerate(rows):
-        if on:
-            if start is None:
-                start = i
-            gap = 0
-        elif start is not None:
-            gap += 1
-            if gap >= min_gap:
-                bands.append((start, i - gap + 1))
-                start, gap = None, 0
-    if start is not None:
-        bands.append((start, len(rows) - gap))
-    return bands
-
-
-def _text_bands(ink: np.ndarray) -> list[tuple[int, int]]:
-    """Row ranges holding text lines (gaps of at least 3 empty rows separate lines)."""
-    bands = _bands((ink > 0).any(axis=1), 3)
-    tall = max((b - a for a, b in bands), default=0)
-    return [(a, b) for a, b in bands if b - a >= 0.3 * tall]
 
 
 def _is_dash(ink: np.ndarray, scale: float) -> bool:

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ocr.config import Config
 from ocr.errors import DependencyError
+from ocr.glyphs import text_bands
 from ocr.model import CellImage, Reading
 from ocr.rasterize import sha256_of
 
@@ -45,6 +46,8 @@ _DASH_CONFIDENCE = 0.95  # judged from shape alone: one solid bar, nothing else 
 # left open by unreadable cells is not sent to review for want of a check.
 _RING_CONFIDENCE = 0.96
 _MAX_NUMBER_ASPECT = 6.0  # a one-line crop wider than this (in heights) is a label, not a figure
+_BLOCK_FAILED = 0.3  # a label block read under this confidence is read again line by line (`_read_label`)
+_LINE_PAD = 12  # px of paper above and below a line cut out of a block
 _NUMBER = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 _CJK = r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]"
 # chi_sim reads the full-width parentheses of （一）… as angle brackets, which these reports never print.
@@ -319,7 +322,7 @@ def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
         return CellReading(number.text, number.confidence, "number", ["readers_disagree"])
     if number is not None and numeric and crop.numeric_shape:
         return CellReading(number.text, number.confidence, "number", ["dash"] if number.text == "-" else [])
-    label = engine.read(crop.image, "label")
+    label = _read_label(crop, engine)
     if number is not None and numeric and unicodedata.normalize("NFKC", label.text) == number.text:
         # Glyphs did not look like digits (touching, blurred), but both readers agree they are.
         return CellReading(number.text, min(number.confidence, label.confidence), "number", [])
@@ -331,6 +334,31 @@ def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
     # A lone 0 the label reader calls 全 or 区: where the template expects a number, the digit reader's
     # figure is the better guess (still reviewed unless the arithmetic confirms it).
     return CellReading(label.text, label.confidence, "label", flags, digits=number if numeric else None)
+
+
+def _read_label(crop: CellImage, engine: Engine) -> Reading:
+    """A label cell read as one block, or line by line where the block read failed.
+
+    Tesseract's block layout sometimes fails on a clean two-line label whose second line is one centred
+    glyph: 3.补正后申请内容仍不明/确 read '下生病门生们下和' at 0.0 on an augraphy-light page, and its row of
+    三 went unmapped. Each line alone reads at 0.8-0.9. Only a failed block (under `_BLOCK_FAILED`) of several
+    lines is read again so, and the lines are kept only when every one reads surer than the block did.
+    """
+    assert crop.image is not None
+    block = engine.read(crop.image, "label")
+    if crop.lines < 2 or block.confidence >= _BLOCK_FAILED:
+        return block
+    lines = []
+    for a, b in text_bands(255 - crop.image):
+        line = crop.image[max(0, a - 2):b + 2]
+        lines.append(engine.read(cv2.copyMakeBorder(line, _LINE_PAD, _LINE_PAD, 0, 0, cv2.BORDER_CONSTANT,
+                                                    value=255), "label"))
+    if len(lines) < 2 or any(not r.text for r in lines):
+        return block
+    confidence = min(r.confidence for r in lines)
+    if confidence <= block.confidence:
+        return block
+    return Reading(clean_text("\n".join(r.text for r in lines), "label"), confidence, "label")
 
 
 def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage], engine: Engine,

@@ -335,3 +335,18 @@ def test_a_coarse_scan_is_read_at_300_dpi_and_its_boxes_stay_in_its_own_pixels()
     assert sum(r == s for r, s in zip(read, texts, strict=True)) >= 7, read
     for c in t.cells:  # boxes in the coarse image's pixels, not the enlarged page's
         assert iou(cells[(c.row, c.col)].bbox, tuple(v * k for v in c.bbox)) > 0.8
+
+
+def test_a_label_block_tesseract_fails_on_is_read_line_by_line():
+    # a clean two-line label whose second line is one centred glyph, from an augraphy-light page; read as
+    # one block it came out as garbage at 0.0 and its row of 三 went unmapped
+    from pathlib import Path
+
+    from ocr.model import CellImage
+
+    crop = cv2.imread(str(Path(__file__).parent / "data" / "labels" / "augraphy-light-s7603-000-p3-two-lines.png"),
+                      cv2.IMREAD_GRAYSCALE)
+    engine = engine_for(Config(workers=1))
+    assert engine.read(crop, "label").confidence < 0.3  # the block read fails
+    r = read_cell(CellImage(crop, 2, False), engine)
+    assert (r.text, r.kind) == ("3.补正后申请内容仍不明确", "label") and r.confidence > 0.5
