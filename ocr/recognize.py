@@ -323,6 +323,10 @@ def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
     if number is not None and numeric and crop.numeric_shape:
         return CellReading(number.text, number.confidence, "number", ["dash"] if number.text == "-" else [])
     label = _read_label(crop, engine)
+    if crop.ring and unicodedata.normalize("NFKC", label.text) == "0" and (number is None or not number.text):
+        # The digit reader saw nothing in the oval (it does so on some augraphy pages), the label reader a
+        # '0': again two readings of the glyph that agree.
+        return CellReading("0", max(label.confidence, _RING_CONFIDENCE), "number", [])
     if number is not None and numeric and unicodedata.normalize("NFKC", label.text) == number.text:
         # Glyphs did not look like digits (touching, blurred), but both readers agree they are.
         return CellReading(number.text, min(number.confidence, label.confidence), "number", [])

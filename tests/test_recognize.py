@@ -350,3 +350,15 @@ def test_a_label_block_tesseract_fails_on_is_read_line_by_line():
     assert engine.read(crop, "label").confidence < 0.3  # the block read fails
     r = read_cell(CellImage(crop, 2, False), engine)
     assert (r.text, r.kind) == ("3.补正后申请内容仍不明确", "label") and r.confidence > 0.5
+
+
+def test_an_oval_the_digit_reader_misses_and_the_label_reader_reads_as_zero_is_a_zero():
+    # augraphy-medium: on one page the digit reader read nothing in 31 clean zeros, the label reader '0'
+    crop = _cell_of("0")
+    r = read_cell(crop, _TwoReaders("", "0"))
+    assert (r.text, r.kind, r.flags) == ("0", "number", []) and r.confidence >= Config(workers=1).review_threshold_open
+    # a letter O is the shape alone, no second reading: left as the label reader read it
+    assert read_cell(crop, _TwoReaders("", "O")).kind == "label"
+    # no oval, no confirmation: the label reader's text stays a label's
+    assert read_cell(_cell_of("0", mark=lambda d: d.line((44, 30, 58, 14), fill=0, width=2)),
+                     _TwoReaders("", "0")).kind == "label"
