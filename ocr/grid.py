@@ -628,15 +628,20 @@ def _figures_apart(text: np.ndarray, rule: Rule, stretch: tuple[float, float], s
     heights = [_figure(part(*ends), scale) for ends in ((bounds[0], bounds[1]), (bounds[2], bounds[3]))]
     if not all(heights):
         return False
-    # Between them only what damage leaves: specks, and the rule's own dots and dashes along its line.
+    # Between them only what damage leaves: specks under 0.6 of a figure's height, and the rule's own dots
+    # and dashes along its line.
     line = (at - tol - rule.spread - bounds[1], at + tol + rule.spread - bounds[1])
     n, _, stats, _ = cv2.connectedComponentsWithStats(part(bounds[1], bounds[2]), connectivity=8)
     for x, y, w, h, _area in stats[1:n]:
         start, size = (y, h) if horizontal else (x, w)
         if line[0] <= start and start + size <= line[1] + 1:
             continue
-        if max(w, h) >= 0.4 * min(heights):
-            return False
+        across_w, along_h = (h, w) if horizontal else (w, h)
+        if (across_w <= 2 * _RULE_DASH * scale and along_h >= 2 * across_w
+                and start <= line[1] and start + size >= line[0]):
+            continue  # the lost rule's own ink, wider than its fitted line where its dots spread
+        if max(w, h) >= 0.6 * min(heights):
+            return False  # a glyph's stroke: ink crosses the rule's place
     return True
 
 

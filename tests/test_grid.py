@@ -446,3 +446,22 @@ def test_boxes_drawn_inside_a_box_are_no_table():
     d.text((690, 305), "李喜燕", fill="black", font=font(40))
     grids, _ = _detect(np.asarray(im).copy())
     assert grids == []
+
+
+def test_figures_apart_across_a_rule_worn_into_a_wide_scatter_of_dots():
+    # augraphy-heavy: the worn rule's dots spread 15 px wide, wider than its fitted line, with toner specks
+    # beside them; the two zeros stayed one cell read '00'
+    from synth import wide_table
+
+    t = wide_table(rows=6, cols=5)
+    xs = np.cumsum([0, *t.col_widths]) + t.origin[0]
+    ys = np.cumsum([0, *t.row_heights]) + t.origin[1]
+    t.gaps = [(xs[2] - 3, ys[3] + 2, xs[2] + 3, ys[4] - 2)]
+    page = draw([t], size=(1500, 600))
+    rng = np.random.default_rng(3)
+    for y in range(int(ys[3]) + 3, int(ys[4]) - 3, 2):  # a scatter of dots 15 px wide down the rule's place
+        for x in rng.integers(xs[2] - 7, xs[2] + 8, size=2):
+            page[y:y + 2, x:x + 2] = 0
+    page[int(ys[3]) + 30:int(ys[3]) + 40, xs[2] + 12:xs[2] + 20] = 0  # a speck beside them
+    grids, _ = _detect(page)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
