@@ -34,6 +34,7 @@ from ocr.textlayer import Word, page_words, text_in
 # from the web come at 72-96 dpi (the real pages of ../shared/realdata: 96). A PDF's pages are rendered at
 # `Config.dpi` by poppler, which enlarges a coarse scan inside it already; this is for image files.
 _COARSE_DPI = 150.0
+_A3_LONG_INCHES = 16.54
 _TITLE_LINES = 2  # a report's title may wrap onto a second line
 _CLOSING_LINES = 3  # agency and date close the report, on one line or two
 
@@ -174,9 +175,13 @@ def _enlarge(gray: np.ndarray, dpi: float) -> tuple[np.ndarray, float]:
     cell crop enlarged afterwards to the reader's size reads as blocks: 到期日, 信用 and 否 read as nothing
     on a clean real page. Enlarged in grey first, the strokes stay apart when binarised.
     """
-    if dpi >= _COARSE_DPI:
+    # An image that declares a coarse dpi but has the pixels of a fine one (a phone's 72 dpi) is no coarse
+    # scan: no report page is larger than A3, so its pixels say at least how fine it is; and nothing is
+    # enlarged past an A3 page's long side at 300 dpi, which also bounds the memory it takes.
+    dpi = max(dpi, max(gray.shape) / _A3_LONG_INCHES)
+    f = min(300.0 / dpi, _A3_LONG_INCHES * 300.0 / max(gray.shape))
+    if dpi >= _COARSE_DPI or f <= 1.05:
         return gray, 1.0
-    f = 300.0 / dpi
     return cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC), f
 
 

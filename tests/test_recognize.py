@@ -362,3 +362,19 @@ def test_an_oval_the_digit_reader_misses_and_the_label_reader_reads_as_zero_is_a
     # no oval, no confirmation: the label reader's text stays a label's
     assert read_cell(_cell_of("0", mark=lambda d: d.line((44, 30, 58, 14), fill=0, width=2)),
                      _TwoReaders("", "0")).kind == "label"
+
+
+def test_an_image_that_declares_72_dpi_with_a_fine_scans_pixels_is_not_enlarged():
+    # phones and screenshots declare 72 dpi whatever their pixels: enlarged by 300/72 a 4000 px page would
+    # take 16 times the memory of a real scan
+    from ocr.pipeline import _enlarge
+
+    fine = np.full((4000, 3000), 255, np.uint8)
+    out, f = _enlarge(fine, 72.0)
+    assert f == 1.0 and out is fine
+    coarse = np.full((1123, 794), 255, np.uint8)  # A4 at 96 dpi
+    out, f = _enlarge(coarse, 96.0)
+    assert abs(f - 300 / 96) < 1e-9 and out.shape == (round(1123 * f), round(794 * f))
+    big = np.full((2000, 1400), 255, np.uint8)  # declared 72 dpi: a poster's worth of inches
+    out, f = _enlarge(big, 72.0)
+    assert max(out.shape) <= round(16.54 * 300)  # an A3 page's long side at 300 dpi, at most
