@@ -245,13 +245,16 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
     while True:
         sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun, masks[0], True)]
         sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun, masks[1], False)]
-        if gray is not None and (sh or sv):
-            kept = {id(r): c for r in sh if (c := _cut_to_print(r, vs, tol, gray, masks[0])) is not r
-                    and not _overruns(c, hs, vs, tol, edges[0], overrun, masks[0], True)}
+        if gray is not None and sh:
+            columns = [v for v in vs if not any(v is s for s in sv)]  # not this round's streaks
+            kept: dict[int, Rule] = {}
+            for r in sh:
+                cut = _cut_to_print(r, columns, tol, gray)
+                if cut is not None and not _overruns(cut[0], hs, columns, tol, edges[0], overrun, masks[0], True):
+                    kept[id(r)] = cut[0]
+                    _drop_band(masks[0], gray, cut[0], tol, cut[1])
             hs = [kept.get(id(h), h) for h in hs]
-            vs = [kept.get(id(v), v) for v in vs]
             sh = [h for h in sh if id(h) not in kept]
-            sv = [v for v in sv if id(v) not in kept]
         if not sh and not sv:
             return hs, vs, (h_streaks, v_streaks)
         h_streaks += sh
@@ -261,23 +264,19 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
 
 
-def _cut_to_print(rule: Rule, across: list[Rule], tol: float, gray: np.ndarray, mask: np.ndarray) -> Rule:
-    """Horizontal `rule`, cut back to its table's frame (its first and last crossing of `across`) when its
-    line is printed much darker all along inside the frame than where it runs on past it at either end;
-    else as it is. A streak crossing a table is darker inside it only where it crosses the table's print.
-
-    What is cut back is a band of dirty rollers with the rule along it: inside the table the band's grey
-    is taken out of the rule `mask` too, so that a merged cell the rule does not cross is not cut by the
-    band.
-    """
+def _cut_to_print(rule: Rule, across: list[Rule], tol: float, gray: np.ndarray) -> tuple[Rule, float] | None:
+    """Horizontal `rule` cut back to its table's frame (its first and last crossing of `across`), and the
+    grey level between the rule's print and the band it lies along, when its line is printed much darker
+    all along inside the frame than where it runs on past it at either end; else None. A streak crossing
+    a table is darker inside it only where it crosses the table's print."""
     if len(across) < 2:
-        return rule
+        return None
     at = sorted(rule.crossing(o)[0] for o in across)
     first, last = at[0], at[-1]
     reach = max(1, int(round(tol)))
     t0, t1 = max(rule.t0, 0.0), min(rule.t1, float(gray.shape[1] - 1))
     if last - first < 4 * reach or (first - t0 < 4 * reach and t1 - last < 4 * reach):
-        return rule
+        return None
 
     def line(a: float, b: float) -> np.ndarray:
         return sample(gray, rule, a, b, True, -reach, reach).min(axis=0) if b - a >= 2 else np.zeros(0)
@@ -285,18 +284,25 @@ def _cut_to_print(rule: Rule, across: list[Rule], tol: float, gray: np.ndarray, 
     inside = line(first + reach, last - reach)
     outside = np.concatenate([line(t0, first - 2 * reach), line(last + 2 * reach, t1)])
     if inside.size == 0 or outside.size < 4 * reach:
-        return rule
-    band, ink = float(np.median(outside)), float(np.percentile(inside, 25))
+        return None
+    band = float(np.median(outside))
     # the line's lighter quarter inside: a rule is print all along it, a streak only where it crosses print
     if band - float(np.percentile(inside, 75)) < _PRINT_STEP:
-        return rule
-    xs = np.arange(max(0, int(np.ceil(first))), min(gray.shape[1] - 1, int(np.floor(last))) + 1)
-    ys = np.rint(rule.at(xs)[None, :] + np.arange(-reach - int(np.ceil(rule.spread)) - 2,
-                                                  reach + int(np.ceil(rule.spread)) + 3)[:, None]).astype(int)
+        return None
+    cut = Rule(rule.a, rule.b, max(rule.t0, first - reach), min(rule.t1, last + reach), rule.spread)
+    return cut, (band + float(np.percentile(inside, 25))) / 2
+
+
+def _drop_band(mask: np.ndarray, gray: np.ndarray, rule: Rule, tol: float, level: float) -> None:
+    """Take the band of dirty rollers a cut-back rule lies along out of the region's rule `mask` (which
+    `detect_tables` owns), along the rule inside its table: only pixels darker than `level` stay, so a
+    merged cell the rule does not cross is not cut by the band's grey."""
+    reach = max(1, int(round(tol))) + int(np.ceil(rule.spread)) + 2
+    xs = np.arange(max(0, int(np.ceil(rule.t0))), min(gray.shape[1] - 1, int(np.floor(rule.t1))) + 1)
+    ys = np.rint(rule.at(xs)[None, :] + np.arange(-reach, reach + 1)[:, None]).astype(int)
     ys = np.clip(ys, 0, gray.shape[0] - 1)
     xx = np.broadcast_to(xs, ys.shape)
-    mask[ys, xx] = np.where(gray[ys, xx] < (band + ink) / 2, mask[ys, xx], 0)
-    return Rule(rule.a, rule.b, max(rule.t0, first - reach), min(rule.t1, last + reach), rule.spread)
+    mask[ys, xx] = np.where(gray[ys, xx] < level, mask[ys, xx], 0)
 
 
 def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, edge: tuple[float, float],
@@ -504,9 +510,11 @@ def _figure_rules(vs: list[Rule], hs: list[Rule], text: np.ndarray, scale: float
     found: list[Rule] = []
     for r0, r1 in zip(vs, vs[1:], strict=False):
         common: tuple[int, int] | None = None
-        run, missed, top, bottom = 0, 0, 0.0, 0.0
+        run, missed = 0, 0
+        top: float | None = None
+        bottom: float | None = None
         for k in range(slots - 1, -1, -1):
-            ya, yb = hs[k].crossing(r0)[0], hs[k + 1].crossing(r0)[0]  # along the column rules
+            ya, yb = r0.crossing(hs[k])[0], r0.crossing(hs[k + 1])[0]  # along the column rule (y)
             mid = (ya + yb) / 2
             x0, x1 = int(np.ceil(r0.at(mid))) + m, int(np.floor(r1.at(mid))) - m
             y0, y1 = int(np.ceil(hs[k].at((x0 + x1) / 2))) + m, int(np.floor(hs[k + 1].at((x0 + x1) / 2))) - m
@@ -515,21 +523,24 @@ def _figure_rules(vs: list[Rule], hs: list[Rule], text: np.ndarray, scale: float
             gap = _figure_gap(text[y0:y1, x0:x1], scale)
             if gap is not None and gap[1] - gap[0] < _FIGURE_CHANNEL * (x1 - x0):
                 gap = None  # figures a word space apart in one cell ('11  11'), not a column each
+            joined = None
             if gap is not None:
-                gap = (gap[0] + x0, gap[1] + x0)
-                common = gap if common is None else (max(common[0], gap[0]), min(common[1], gap[1]))
-            if gap is None or common is None or common[1] - common[0] < 2:
+                g = (gap[0] + x0, gap[1] + x0)
+                joined = g if common is None else (max(common[0], g[0]), min(common[1], g[1]))
+            if joined is None or joined[1] - joined[0] < 2:
                 # one row may be spoilt (a pen mark, a seal); two in turn end the run (the header)
                 missed += 1
-                if missed > 1 or common is None or common[1] - common[0] < 2:
+                if missed > 1:
                     break
                 continue
-            missed = 0
-            run, top, bottom = run + 1, ya, bottom or yb
-        if run < need or common is None:
+            common, missed = joined, 0
+            run, top = run + 1, ya
+            bottom = yb if bottom is None else bottom
+        if run < need or common is None or top is None or bottom is None:
             continue
         x = (common[0] + common[1]) / 2
-        u = (x - r0.at((top + bottom) / 2)) / max(1.0, r1.at((top + bottom) / 2) - r0.at((top + bottom) / 2))
+        mid = (top + bottom) / 2
+        u = (x - r0.at(mid)) / max(1.0, r1.at(mid) - r0.at(mid))
         found.append(Rule((1 - u) * r0.a + u * r1.a, (1 - u) * r0.b + u * r1.b, top, bottom))
     return found
 
@@ -555,7 +566,7 @@ def _figure_gap(ink: np.ndarray, scale: float) -> tuple[int, int] | None:
     if len(runs) == 3:
         middle = kept[:, runs[1][0]:runs[1][-1] + 1]
         n, _, parts, _ = cv2.connectedComponentsWithStats(middle.astype(np.uint8), connectivity=8)
-        if not all(w <= _RULE_DASH * scale and h >= 2 * w for _x, _y, w, h, _a in parts[1:n]):
+        if not all(_dash(w, h, _RULE_DASH * scale) for _x, _y, w, h, _a in parts[1:n]):
             return None
         runs = [runs[0], runs[2]]
     if len(runs) != 2:
@@ -565,6 +576,11 @@ def _figure_gap(ink: np.ndarray, scale: float) -> tuple[int, int] | None:
     if not (_figure(part[:, :a], scale) and _figure(part[:, b + 1:], scale)):
         return None
     return a, b
+
+
+def _dash(across: int, along: int, widest: float) -> bool:
+    """A piece of a lost rule's ink: no wider across the rule than `widest`, at least twice as long along it."""
+    return across <= widest and along >= 2 * across
 
 
 def _rectangles(slots: list[tuple[int, int]], across: set[tuple[int, int]], down: set[tuple[int, int]]
@@ -637,8 +653,7 @@ def _figures_apart(text: np.ndarray, rule: Rule, stretch: tuple[float, float], s
         if line[0] <= start and start + size <= line[1] + 1:
             continue
         across_w, along_h = (h, w) if horizontal else (w, h)
-        if (across_w <= 2 * _RULE_DASH * scale and along_h >= 2 * across_w
-                and start <= line[1] and start + size >= line[0]):
+        if _dash(across_w, along_h, 2 * _RULE_DASH * scale) and start <= line[1] and start + size >= line[0]:
             continue  # the lost rule's own ink, wider than its fitted line where its dots spread
         if max(w, h) >= 0.6 * min(heights):
             return False  # a glyph's stroke: ink crosses the rule's place

@@ -104,8 +104,8 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
     page.rgb = gray  # drop the colour planes
     engine = engine_for(cfg)
     check_turn = cfg.detect_orientation and words is None
-    gray, enlarged = _enlarge(gray, effective_dpi(dpi, (w, h)))
-    scale = effective_dpi(dpi, (w, h)) * enlarged / 300.0
+    gray, enlarged, fineness = _enlarge(gray, effective_dpi(dpi, (w, h)))
+    scale = fineness * enlarged / 300.0
     want_lines = sum(edge_lines) > 0
     # Tables are found the same way upside down; whether a page needs a half turn is only asked when
     # there is something to read on it. OSD is asked for the quarter turn only when the text direction and
@@ -167,22 +167,23 @@ def analyse_page(page: PageImage, cfg: Config, words: list[Word] | None = None,
                       seconds=time.perf_counter() - start, snapshot=snap)
 
 
-def _enlarge(gray: np.ndarray, dpi: float) -> tuple[np.ndarray, float]:
+def _enlarge(gray: np.ndarray, dpi: float) -> tuple[np.ndarray, float, float]:
     """A page scanned coarser than `_COARSE_DPI`, brought to 300 dpi (bicubic) before anything is found or
-    read on it, and by how much: the page's boxes are divided by it again.
+    read on it; by how much (the page's boxes are divided by it again); and how fine the page was (dpi).
 
     At 96 dpi a line of text is ~12 px tall. Binarised at that size, its strokes fill the glyphs, and a
     cell crop enlarged afterwards to the reader's size reads as blocks: 到期日, 信用 and 否 read as nothing
     on a clean real page. Enlarged in grey first, the strokes stay apart when binarised.
+
+    An image that declares a coarse dpi but has the pixels of a fine one (a phone's 72 dpi) is no coarse
+    scan: no report page is larger than A3, so a page's pixels say at least how fine it is (and every
+    pixel measure of the stages scales with that, not with what the file declares).
     """
-    # An image that declares a coarse dpi but has the pixels of a fine one (a phone's 72 dpi) is no coarse
-    # scan: no report page is larger than A3, so its pixels say at least how fine it is; and nothing is
-    # enlarged past an A3 page's long side at 300 dpi, which also bounds the memory it takes.
     dpi = max(dpi, max(gray.shape) / _A3_LONG_INCHES)
-    f = min(300.0 / dpi, _A3_LONG_INCHES * 300.0 / max(gray.shape))
-    if dpi >= _COARSE_DPI or f <= 1.05:
-        return gray, 1.0
-    return cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC), f
+    if dpi >= _COARSE_DPI:
+        return gray, 1.0, dpi
+    f = 300.0 / dpi
+    return cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC), f, dpi
 
 
 @dataclass

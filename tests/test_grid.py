@@ -416,6 +416,9 @@ def test_a_column_rule_lost_down_the_whole_table_is_told_by_its_figures():
     # gives each column its word in order, `ocr.template.match._split_slot`)
     want = (_truth(t) - {(1, 2, 1, 1), (1, 3, 1, 1)}) | {(1, 2, 1, 2)}
     assert _structure(grids[0]) == want
+    # the rule told by the figures runs down every body row, where the figures stand
+    told = [r for r in grids[0].v_rules if abs(r.middle() - xs[3]) < 40]
+    assert len(told) == 1 and told[0].t0 <= ys[2] + 10 and told[0].t1 >= ys[-1] - 10
 
 
 def test_figures_of_one_column_do_not_make_a_rule_inside_it():

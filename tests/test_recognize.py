@@ -366,15 +366,15 @@ def test_an_oval_the_digit_reader_misses_and_the_label_reader_reads_as_zero_is_a
 
 def test_an_image_that_declares_72_dpi_with_a_fine_scans_pixels_is_not_enlarged():
     # phones and screenshots declare 72 dpi whatever their pixels: enlarged by 300/72 a 4000 px page would
-    # take 16 times the memory of a real scan
+    # take 16 times the memory of a real scan, and measured at 72 dpi every pixel threshold would be 3x small
     from ocr.pipeline import _enlarge
 
     fine = np.full((4000, 3000), 255, np.uint8)
-    out, f = _enlarge(fine, 72.0)
-    assert f == 1.0 and out is fine
+    out, f, dpi = _enlarge(fine, 72.0)
+    assert f == 1.0 and out is fine and dpi == pytest.approx(4000 / 16.54)  # at least A3's fineness
     coarse = np.full((1123, 794), 255, np.uint8)  # A4 at 96 dpi
-    out, f = _enlarge(coarse, 96.0)
-    assert abs(f - 300 / 96) < 1e-9 and out.shape == (round(1123 * f), round(794 * f))
-    big = np.full((2000, 1400), 255, np.uint8)  # declared 72 dpi: a poster's worth of inches
-    out, f = _enlarge(big, 72.0)
-    assert max(out.shape) <= round(16.54 * 300)  # an A3 page's long side at 300 dpi, at most
+    out, f, dpi = _enlarge(coarse, 96.0)
+    assert f == pytest.approx(300 / 96) and dpi == 96.0 and out.shape == (round(1123 * f), round(794 * f))
+    big = np.full((2000, 1400), 255, np.uint8)  # declared 72 dpi: a poster's worth of inches, so ~121 dpi
+    out, f, dpi = _enlarge(big, 72.0)
+    assert dpi == pytest.approx(2000 / 16.54) and max(out.shape) <= round(16.54 * 300)  # A3's long side
