@@ -557,8 +557,7 @@ def _figure_gap(ink: np.ndarray, scale: float) -> tuple[int, int] | None:
     areas = np.where(body, stats[1:, cv2.CC_STAT_AREA], 0)
     if n <= 2 or not areas.any():
         return None
-    big = areas >= _SPECK_SHARE * areas.max()
-    kept = np.isin(labels, 1 + np.flatnonzero(big))
+    kept, big = _unspecked(labels, areas)
     cols = np.flatnonzero(kept.any(axis=0))
     glyph = int(stats[1:, cv2.CC_STAT_HEIGHT][big].max())
     # a figure's digits stand apart by their own spacing, under half a glyph's height
@@ -673,8 +672,15 @@ def _figure(ink: np.ndarray, scale: float) -> int:
     body = int(stats[1 + largest, cv2.CC_STAT_HEIGHT])
     if body < _MIN_FIGURE * scale:
         return 0
-    kept = tight(np.isin(labels, 1 + np.flatnonzero(areas >= _SPECK_SHARE * areas[largest])).astype(np.uint8) * 255)
+    kept = tight(_unspecked(labels, areas)[0].astype(np.uint8) * 255)
     return kept.shape[0] if kept.shape[0] <= _FIGURE_LINE * body and digit_like(kept) else 0
+
+
+def _unspecked(labels: np.ndarray, areas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of the components (of `labels`, their `areas` in order) that are no specks, at least
+    `_SPECK_SHARE` of the largest; and which components those are."""
+    big = areas >= _SPECK_SHARE * areas.max()
+    return np.isin(labels, 1 + np.flatnonzero(big)), big
 
 
 def _cell(corner: np.ndarray, r0: int, c0: int, r1: int, c1: int, uncertain: bool = False) -> GridCell:

@@ -317,7 +317,7 @@ def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
     numeric = number is not None and (is_number(number.text) or number.text == "-")
     if number is not None and numeric and crop.ring:
         if number.text == "0":
-            return CellReading("0", max(number.confidence, _RING_CONFIDENCE), "number", [])
+            return _oval_zero(number)
         # The shape says '0', the digit reader another figure: one of them is wrong.
         return CellReading(number.text, number.confidence, "number", ["readers_disagree"])
     if number is not None and numeric and crop.numeric_shape:
@@ -326,7 +326,7 @@ def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
     if crop.ring and unicodedata.normalize("NFKC", label.text) == "0" and (number is None or not number.text):
         # The digit reader saw nothing in the oval (it does so on some augraphy pages), the label reader a
         # '0': again two readings of the glyph that agree.
-        return CellReading("0", max(label.confidence, _RING_CONFIDENCE), "number", [])
+        return _oval_zero(label)
     if number is not None and numeric and unicodedata.normalize("NFKC", label.text) == number.text:
         # Glyphs did not look like digits (touching, blurred), but both readers agree they are.
         return CellReading(number.text, min(number.confidence, label.confidence), "number", [])
@@ -338,6 +338,12 @@ def _read_cell(crop: CellImage, engine: Engine) -> CellReading:
     # A lone 0 the label reader calls 全 or 区: where the template expects a number, the digit reader's
     # figure is the better guess (still reviewed unless the arithmetic confirms it).
     return CellReading(label.text, label.confidence, "label", flags, digits=number if numeric else None)
+
+
+def _oval_zero(reading: Reading) -> CellReading:
+    """A '0' a reader read in a lone oval (`CellImage.ring`): two readings that agree, at least
+    `_RING_CONFIDENCE` sure."""
+    return CellReading("0", max(reading.confidence, _RING_CONFIDENCE), "number", [])
 
 
 def _read_label(crop: CellImage, engine: Engine) -> Reading:
