@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 BBox = tuple[int, int, int, int]
 """x0, y0, x1, y1 in pixels of the page as rasterized, origin top-left."""
 
-SCHEMA_VERSION = 2
-"""2: fields carry their cell's box and links to `Record.constraints`; the report's identity its confidences."""
+SCHEMA_VERSION = 3
+"""2: fields carry their cell's box and links to `Record.constraints`; the report's identity its confidences.
+3: a label cell may carry the template's wording in `text` and its reading in `read_text` (`label_repaired`)."""
 
 
 # ---------------------------------------------------------------- in-flight (numpy) structures
@@ -213,6 +214,7 @@ CellFlag = Literal[
     "row_misaligned",  # its row's cells do not line up with the column grid (a cell across two columns)
     "row_unconfirmed",  # its row was placed by order alone, between rows as unsure
     "unconfirmed_reading",  # no 勾稽关系 can check it along one of its axes: held to a stricter confidence
+    "label_repaired",  # a label cell's reading given the template's wording: the reading is in `read_text`
 ]
 
 
@@ -241,6 +243,9 @@ class Cell(_Strict):
     digits: DigitReading | None = Field(
         None, description="the digit reader's figure when the label reader's text was kept (a 0 read as 全): "
                           "the template falls back on it where it expects a number, and reviews it")
+    read_text: str | None = Field(
+        None, description="what OCR read, where `text` is the template's label that reading could only be "
+                          "(flag `label_repaired`); null when `text` is the reading")
 
 
 class Table(_Strict):
@@ -347,7 +352,7 @@ class ReportInfo(_Strict):
 class Record(_Strict):
     """One input document, as written to `<out>/<stem>.json`."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     producer: Producer
     source: str
     sha256: str
@@ -366,9 +371,10 @@ class Record(_Strict):
     @field_validator("schema_version", mode="before")
     @classmethod
     def _readable_version(cls, version: object) -> object:
-        """Version-1 records still read (bench and export read old output folders): what version 2 added
-        takes its defaults (no constraint links, no identity confidences: not known, nothing invents them)."""
-        if version == 1:
+        """Version-1 and -2 records still read (bench and export read old output folders): what later
+        versions added takes its defaults (no constraint links, no identity confidences, no label
+        repaired: not known, nothing invents them)."""
+        if version in (1, 2):
             return SCHEMA_VERSION
         if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
             raise ValueError(f"schema_version {version} was written by a newer reportscan; this one reads "

@@ -19,7 +19,8 @@ from ocr.model import Cell, PageInfo, PageResult, Producer, Record, Table
 from ocr.rasterize import DocumentInfo
 from ocr.recognize import tessdata_dir, tesseract_version, traineddata_sha256
 from ocr.repair import link_constraints, repair
-from ocr.template import Template, align, identify, report_info
+from ocr.template import Template, TemplateTable, align, identify, report_info
+from ocr.template.relabel import relabel
 
 ALWAYS_REVIEWED = ("unreadable", "readers_disagree", "grid_uncertain")
 _CONTINUE_BOTTOM = 0.80  # a part ending below this share of its page may continue on the next one
@@ -143,12 +144,31 @@ def apply_template(record: Record, lines: Sequence[str], templates: Sequence[Tem
             update["template_table"] = alignment.table_keys[index]
         if index in alignment.continued:  # joined by rule positions, e.g. a part a rule short
             update["continued_from"] = alignment.continued[index]
-        if any(id(c) in verdicts for c in table.cells):
+        values = {(c.row, c.col) for c in table.cells if id(c) in verdicts}
+        if values:
             update["cells"] = [c.model_copy(update=verdicts[id(c)]) if id(c) in verdicts else c for c in table.cells]
-        tables.append(table.model_copy(update=update) if update else table)
+        table = table.model_copy(update=update) if update else table
+        spec = next((t for t in template.tables if t.key == table.template_table), None)
+        tables.append(_relabelled(table, spec, values, cfg) if spec is not None else table)
     return record.model_copy(update={
         "tables": tables, "template": template.id, "report": report_info(lines, template, line_confidences),
         "fields": fields, "constraints": checks, "unmapped": alignment.unmapped})
+
+
+def _relabelled(table: Table, spec: TemplateTable, values: set[tuple[int, int]], cfg: Config) -> Table:
+    """The table with its misread labels in the template's wording, each judged again for review on
+    the confidence that wording earned (a label the template confirms needs no operator)."""
+    out = relabel(table, spec, values)
+    if out is table:
+        return table
+    cells = []
+    for cell in out.cells:
+        if "label_repaired" in cell.flags:
+            review, flags = needs_review(cell.kind, cell.confidence,
+                                         [f for f in cell.flags if f != "low_confidence"], cfg)
+            cell = cell.model_copy(update={"needs_review": review, "flags": flags})
+        cells.append(cell)
+    return out.model_copy(update={"cells": cells})
 
 
 def output_names(infos: Sequence[DocumentInfo]) -> dict[Path, str]:

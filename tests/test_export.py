@@ -347,11 +347,11 @@ def test_a_version_1_record_exports_and_a_newer_one_is_named(out_dir, tmp_path, 
         del f["bbox"], f["constraints"]
     v1["report"] = {k: v1["report"][k] for k in ("agency", "year", "date")}
     (out_dir / "a.json").write_text(json.dumps(v1, ensure_ascii=False), encoding="utf-8")
-    newer = json.loads((out_dir / "b.json").read_text(encoding="utf-8")) | {"schema_version": 3}
+    newer = json.loads((out_dir / "b.json").read_text(encoding="utf-8")) | {"schema_version": 4}
     (out_dir / "b.json").write_text(json.dumps(newer, ensure_ascii=False), encoding="utf-8")
     assert _export(out_dir, "jsonl", tmp_path / "j") == 1
     err = capsys.readouterr().err
-    assert "b.json" in err and "schema_version 3 was written by a newer reportscan" in err
+    assert "b.json" in err and "schema_version 4 was written by a newer reportscan" in err
     long = [json.loads(line) for line in (tmp_path / "j" / "fields.jsonl").read_text("utf-8").splitlines()]
     row = next(r for r in long if r["field"] == NEW)
     assert row["value"] == 12 and row["bbox"] is None and row["constraints"] == []  # nothing a v1 record lacks

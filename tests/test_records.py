@@ -176,7 +176,7 @@ def test_every_field_says_where_its_cell_is_and_which_sums_it_takes_part_in():
 
     record, _ = _truth_record()
     out = apply_template(record, [], load_templates(), Config(workers=1))
-    assert out.schema_version == 2 and out.constraints
+    assert out.schema_version == 3 and out.constraints
     assert {c.status for c in out.constraints} == {"holds"}  # the printed figures add up
     for key, f in out.fields.items():
         assert f.table is not None, key
@@ -249,7 +249,7 @@ def test_agency_and_year_carry_the_confidence_of_the_lines_they_came_from():
     assert other.year_confidence == round(1 - 0.2 * 0.3, 4)  # its date still falls after the report's year
 
 
-def test_a_version_1_record_still_reads_and_a_newer_one_is_refused_clearly():
+def test_version_1_and_2_records_still_read_and_a_newer_one_is_refused_clearly():
     from pydantic import ValidationError
 
     from ocr.model import Record
@@ -257,18 +257,21 @@ def test_a_version_1_record_still_reads_and_a_newer_one_is_refused_clearly():
     from ocr.template import load_templates
 
     record, _ = _truth_record()
-    v2 = apply_template(record, [], load_templates(), Config(workers=1)).model_dump(mode="json")
+    v3 = apply_template(record, [], load_templates(), Config(workers=1)).model_dump(mode="json")
+    v2 = {**v3, "schema_version": 2, "tables": [{**t, "cells": [{k: v for k, v in c.items() if k != "read_text"}
+                                                                for c in t["cells"]]} for t in v3["tables"]]}
+    assert Record.model_validate(v2).schema_version == 3
     v1 = {**v2, "schema_version": 1, "fields": {k: {x: y for x, y in f.items() if x not in ("bbox", "constraints")}
                                                  for k, f in v2["fields"].items()}}
     del v1["constraints"]
     v1["report"] = {k: v2["report"][k] for k in ("agency", "year", "date")}
     old = Record.model_validate_json(json.dumps(v1, ensure_ascii=False))
-    assert old.schema_version == 2 and old.constraints == []
+    assert old.schema_version == 3 and old.constraints == []
     assert all(old.fields[k].bbox == tuple(f["bbox"]) for k, f in v2["fields"].items() if f["bbox"] is not None)
     assert all(f.constraints == [] for f in old.fields.values()) and old.report.agency_confidence is None
     _validate(old)
-    with pytest.raises(ValidationError, match="schema_version 3 was written by a newer reportscan"):
-        Record.model_validate({**v2, "schema_version": 3})
+    with pytest.raises(ValidationError, match="schema_version 4 was written by a newer reportscan"):
+        Record.model_validate({**v3, "schema_version": 4})
 
 
 def test_a_field_linked_past_the_records_constraints_is_refused():
@@ -284,3 +287,23 @@ def test_a_field_linked_past_the_records_constraints_is_refused():
     data["fields"][key]["constraints"] = [len(data["constraints"])]
     with pytest.raises(ValidationError, match=f"fields.{key}.constraints .* point past"):
         Record.model_validate(data)
+
+
+def test_a_misread_label_is_printed_in_the_templates_wording_and_its_reading_kept():
+    from ocr.records import apply_template
+    from ocr.template import load_templates
+
+    _, truth = _truth_record()
+    where = next((ti, c["row"], c["col"]) for ti, t in enumerate(truth["tables"]) for c in t["cells"]
+                 if c["text"] == "（三）不予公开")
+    record, _ = _truth_record({where: "(三)不子公开"})
+    low = record.model_copy(update={"tables": [t.model_copy(update={"cells": [
+        c.model_copy(update={"confidence": 0.2, "needs_review": True, "flags": ["low_confidence"]})
+        if (ti, c.row, c.col) == where else c for c in t.cells]}) for ti, t in enumerate(record.tables)]})
+    out = apply_template(low, [], load_templates(), Config(workers=1))
+    cell = next(c for c in out.tables[where[0]].cells if (c.row, c.col) == where[1:])
+    assert (cell.text, cell.read_text) == ("（三）不予公开", "(三)不子公开")
+    assert cell.flags == ["label_repaired"] and not cell.needs_review and cell.confidence > 0.9
+    untouched = [c for t in out.tables for c in t.cells if c.read_text is None]
+    assert len(untouched) == sum(len(t.cells) for t in out.tables) - 1
+    _validate(out)

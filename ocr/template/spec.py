@@ -140,6 +140,7 @@ class TemplateTable:
     recognise: tuple[str, ...]  # normalised
     header_rows: int
     blocks: tuple[Block, ...]
+    printed: tuple[str, ...] = ()  # every label, heading and stub as the template prints it, variants too
 
     def label_texts(self) -> tuple[str, ...]:
         """Every normalised header text of the table: what is a label and never a number."""
@@ -280,7 +281,7 @@ class _Builder:
         blocks = tuple(self.block(e, t, b) for e, b in specs)
         return TemplateTable(key=t.key, title=t.title, short=t.short,
                              recognise=tuple(normalize(w) for w in t.recognise),
-                             header_rows=t.header_rows, blocks=blocks)
+                             header_rows=t.header_rows, blocks=blocks, printed=_printed(t))
 
     def block(self, entry: str, t: TableSpec, b: BlockSpec) -> Block:
         columns: list[Node] = []
@@ -406,6 +407,22 @@ class _Builder:
             else:
                 ok = False
         return out if ok else None
+
+
+def _printed(t: TableSpec) -> tuple[str, ...]:
+    """Every text the table prints in its cells, in the template's spelling, once each."""
+    out: list[str] = []
+
+    def walk(nodes: Sequence[_NodeSpec]) -> None:
+        for node in nodes:
+            out.extend((node.label, *node.variants))
+            walk(getattr(node, "columns", []) or getattr(node, "rows", []))
+
+    for b in t.blocks or [BlockSpec(stub=t.stub, columns=t.columns, rows=t.rows)]:
+        out.extend((*((b.heading, *b.heading_variants) if b.heading else ()), b.stub or ""))
+        walk(b.columns)
+        walk(b.rows)
+    return tuple(dict.fromkeys(x for x in out if x.strip()))
 
 
 @dataclass
