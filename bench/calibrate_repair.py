@@ -53,6 +53,8 @@ def replay(record: Record, cfg: Config, templates: list[Any]) -> Record:
     for table in out.tables:
         table.template_table = None
         for cell in table.cells:
+            if cell.read_text is not None:  # a label the template gave its wording: back to the reading
+                cell.text, cell.read_text = cell.read_text, None
             raw = [f for f in cell.flags if f in RECOGNITION_FLAGS]
             cell.needs_review, cell.flags = needs_review(cell.kind, cell.confidence, raw, cfg)
     out.fields, out.unmapped = {}, []
