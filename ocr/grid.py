@@ -9,6 +9,7 @@ scale with the page's resolution (`scale` = dpi / 300).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -225,7 +226,8 @@ def _keep_crossed(hs: list[Rule], vs: list[Rule], tol: float) -> tuple[list[Rule
 
 
 def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple[float, float], tuple[float, float]],
-                  overrun: float, masks: tuple[np.ndarray, np.ndarray], gray: np.ndarray | None = None
+                  overrun: float, masks: tuple[np.ndarray, np.ndarray], gray: np.ndarray | None = None,
+                  fitted: tuple[list[Rule], list[Rule]] = ([], [])
                   ) -> tuple[list[Rule], list[Rule], tuple[list[Rule], list[Rule]]]:
     """Take the photocopier's drum streaks out of a table's rules: horizontal and vertical rules left, and
     the horizontal and vertical streaks.
@@ -239,12 +241,15 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
     line runs on is the table's rule lying along a band of dirty rollers, which made the mask's line run
     on: it is cut back to the table (`_cut_to_print`), not dropped. Issue 13: a horizontal DirtyRollers band along
     a row rule lost the rule, and with it a table part of augraphy-heavy pages.
+
+    `fitted` are every horizontal and vertical rule fitted in the region, those crossing too few others
+    included: a rule that ends where one of them crosses it ends at a corner of the table's print.
     """
     h_streaks: list[Rule] = []
     v_streaks: list[Rule] = []
     while True:
-        sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun, masks[0], True)]
-        sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun, masks[1], False)]
+        sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun, masks[0], True, fitted[1])]
+        sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun, masks[1], False, fitted[0])]
         if gray is not None and sh:
             columns = [v for v in vs if not any(v is s for s in sv)]  # not this round's streaks
             kept: dict[int, Rule] = {}
@@ -306,7 +311,7 @@ def _drop_band(mask: np.ndarray, gray: np.ndarray, rule: Rule, tol: float, level
 
 
 def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, edge: tuple[float, float],
-              overrun: float, mask: np.ndarray, horizontal: bool) -> bool:
+              overrun: float, mask: np.ndarray, horizontal: bool, corners: Sequence[Rule] = ()) -> bool:
     """Does `rule` run on where the table is not: past its outermost rules of the other direction
     (`across`) by more than `overrun` at an end no sibling shares, or across a gap longer than that
     between them that no sibling spans?
@@ -317,6 +322,11 @@ def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, 
     A gap no rule across fills is the paper between two tables a streak joined: the tables' own rules
     stop at their borders, a tall row's rules all span it (with ink: collinear rules of two tables are
     one fitted rule, but not one line of ink).
+
+    An end where one of `corners` (rules across, however few others they cross) crosses it is a corner
+    of print, not a streak's run-on. Issue 13: worn header rules of table 三 were lost but for their
+    stretches across one column rule; that rule, running up to them past the last rules kept, had been
+    dropped as a streak, and the first value column went with it.
     """
     if not across:
         return False
@@ -327,7 +337,8 @@ def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, 
             continue
         if min(abs(end - edge[0]), abs(edge[1] - end)) <= 2 * tol:
             return True
-        if not any(s is not rule and abs(t_of(s) - end) <= 2 * tol for s in siblings):
+        if not any(s is not rule and abs(t_of(s) - end) <= 2 * tol for s in siblings) and \
+                not _cornered(rule, end, corners, tol):
             return True
     ink = max(2, round(0.6 * tol))
 
@@ -338,6 +349,15 @@ def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, 
     for g0, g1 in zip(at, at[1:], strict=False):
         if g1 - g0 > overrun and spans(rule, g0, g1) and not any(s is not rule and spans(s, g0, g1)
                                                                  for s in siblings):
+            return True
+    return False
+
+
+def _cornered(rule: Rule, end: float, corners: Sequence[Rule], tol: float) -> bool:
+    """Does a rule of `corners` cross `rule` at its `end` (a position along it)?"""
+    for o in corners:
+        t, s = rule.crossing(o)
+        if abs(t - end) <= 2 * tol and o.t0 - tol <= s <= o.t1 + tol:
             return True
     return False
 
@@ -712,10 +732,11 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         hs = _fit_rules(hsub, True, tol, p.min_rule * scale)
         vs = _fit_rules(vsub, False, tol, p.min_rule * scale * 0.6,
                         np.where(region, vshort[y0:y1, x0:x1], 0).astype(np.uint8), p.heal_gap * scale)
+        fitted = (hs, vs)
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
         hs, vs, streaks = _drop_streaks(hs, vs, tol, ((-x0, page_w - x0), (-y0, page_h - y0)),
                                         p.streak_overrun * scale, (hsub, vsub),
-                                        None if gray is None else gray[y0:y1, x0:x1])
+                                        None if gray is None else gray[y0:y1, x0:x1], fitted)
         if streaks[0] or streaks[1]:
             # A streak may join tables it crosses into one tangle: take it out of the masks and part
             # what is left of this tangle again (each time the masks lose ink, so this ends).
