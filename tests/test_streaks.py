@@ -126,3 +126,16 @@ def test_a_band_of_dirty_rollers_along_a_row_rule_leaves_the_rule(rows):
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
     x0, y0, x1, y1 = grids[0].bbox
     assert abs(x0 - 300) < 8 and abs(x1 - 1280) < 8 and abs(y1 - 860) < 8
+
+
+def test_a_column_rule_running_up_to_a_worn_header_rule_is_no_streak():
+    """Issue 13: a header's rules worn away but for a stretch across one column rule, which runs up to it
+    past the rules kept; that column rule is the table's, and its column stays."""
+    t = simple_table(origin=(300, 500))
+    page = draw([t], size=(1600, 1600))
+    page[330:500, 619:622] = 0  # the column rule between the labels and the first figures, up to ...
+    page[329:332, 560:700] = 0  # ... what is left of the rule that closed the header above
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (4, 4)
+    assert _structure(grids[0]) == _truth(t)
