@@ -33,6 +33,7 @@ _PRINT_STEP = 40
 _SPECK_SHARE = 0.2  # ink beside a figure under this share of its largest glyph's area is a speck
 _FIGURE_LINE = 1.3  # a figure's ink is no taller than this many times its largest glyph: one line
 _REGION_SHRINK = 4
+_SPECKLE_INK = 4  # paper between stacked tables holds no more than this many times `stack_ink` of speckle
 
 
 @dataclass(frozen=True)
@@ -954,7 +955,8 @@ def _stack_gap(upper: Rule, lower: Rule, vs: list[Rule], binary: np.ndarray, gra
         if yb - ya < 2:
             return False  # too thin a band to tell a rule through it from a rule's own ends
         if _coverage(binary, v, ya, yb, False, tol) >= _SEPARATOR_COVERAGE or (
-                gray is not None and faint_rule(gray, v, ya, yb, False, tol, p)):
+                gray is not None and faint_rule(gray, v, ya, yb, False, tol, p)
+                and not _paper_lines(gray, v, ya, yb, tol, p)):
             return False
     top = int(np.ceil(max(upper.at(xa), upper.at(xb)) + upper.spread + m))
     bottom = int(np.floor(min(lower.at(xa), lower.at(xb)) - lower.spread - m))
@@ -962,7 +964,24 @@ def _stack_gap(upper: Rule, lower: Rule, vs: list[Rule], binary: np.ndarray, gra
     if bottom - top < 2 or right - left < 2:
         return False
     band = binary[max(0, top):bottom, max(0, left):right]
-    return band.size > 0 and cv2.countNonZero(band) <= p.stack_ink * band.size
+    if band.size == 0 or cv2.countNonZero(band) > _SPECKLE_INK * p.stack_ink * band.size:
+        return False
+    # what a row holds is print, a glyph or a dash as long as two figures are tall; speckle is smaller
+    n, _, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
+    big = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= 2 * _MIN_FIGURE * scale
+    return int(stats[1:, cv2.CC_STAT_AREA][big].sum()) <= p.stack_ink * band.size
+
+
+def _paper_lines(gray: np.ndarray, rule: Rule, t_a: float, t_b: float, tol: int, p: GridParams) -> bool:
+    """Is the faint line along vertical `rule` one of many, the paper's striped texture (augraphy's
+    dirty drums and line textures), rather than a rule? A rule's faint line stands alone: the paper
+    within a few of its widths to either side (beyond its own reach) shows no other."""
+    reach = tol + p.faint_side
+    for d in range(2 * reach + 4, 5 * reach + 1, 4):
+        for side in (-d, d):
+            if faint_rule(gray, Rule(rule.a + side, rule.b, rule.t0, rule.t1), t_a, t_b, False, tol, p):
+                return True
+    return False
 
 
 def _regions(hmask: np.ndarray, vmask: np.ndarray, vshort: np.ndarray, box: tuple[int, int, int, int],

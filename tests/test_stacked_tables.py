@@ -171,3 +171,26 @@ def test_stacked_tables_at_200_dpi():
     grids = _detect(small, scale=2 / 3)
     assert len(grids) == 4
     assert [g.n_rows for g in grids] == [t.n_rows for t in stack]
+
+
+def _striped_and_speckled(page: np.ndarray, stripe_at: int, seed: int = 0) -> np.ndarray:
+    """`page` on grey paper with faint upright stripes every 44 px (one at `stripe_at`), as augraphy's
+    dirty drums draw them, and black specks over ~2% of it."""
+    rng = np.random.default_rng(seed)
+    out = np.minimum(page, 228).astype(np.int16)
+    for x in range(stripe_at % 44, out.shape[1] - 3, 44):
+        out[:, x:x + 3] -= 9
+    h, w = out.shape[:2]
+    for y, x in zip(rng.integers(0, h - 3, h * w // 200), rng.integers(0, w - 3, h * w // 200), strict=True):
+        out[y:y + 2, x:x + 3] = 40
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_a_stack_on_striped_speckled_paper_is_four_tables():
+    # augraphy-heavy: the paper between two tables holds speckle over more than 1% of it, and one stripe
+    # of the paper runs on from a column rule of the table above, faint, as a faded rule would.
+    stack = _active_stack(36)
+    page = _striped_and_speckled(draw(stack, size=(1500, 1300)), stripe_at=100 + sum(_WIDTHS[:3]))
+    grids = _detect(page)
+    assert len(grids) == 4
+    assert [g.n_rows for g in grids] == [t.n_rows for t in stack]
