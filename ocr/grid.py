@@ -324,10 +324,10 @@ def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, 
     stop at their borders, a tall row's rules all span it (with ink: collinear rules of two tables are
     one fitted rule, but not one line of ink).
 
-    An end where one of `corners` (rules across, however few others they cross) crosses it is a corner
-    of print, not a streak's run-on. Issue 13: worn header rules of table 三 were lost but for their
-    stretches across one column rule; that rule, running up to them past the last rules kept, had been
-    dropped as a streak, and the first value column went with it.
+    An end where one of `corners` (rules across, however few others they cross, within the table's
+    frame) crosses it is a corner of print, not a streak's run-on. Issue 13: worn header rules of table
+    三 were lost but for their stretches across one column rule; that rule, running up to them past the
+    last rules kept, had been dropped as a streak, and the first value column went with it.
     """
     if not across:
         return False
@@ -339,7 +339,7 @@ def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, 
         if min(abs(end - edge[0]), abs(edge[1] - end)) <= 2 * tol:
             return True
         if not any(s is not rule and abs(t_of(s) - end) <= 2 * tol for s in siblings) and \
-                not _cornered(rule, end, corners, tol):
+                not _cornered(rule, end, corners, siblings, tol):
             return True
     ink = max(2, round(0.6 * tol))
 
@@ -354,11 +354,16 @@ def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, 
     return False
 
 
-def _cornered(rule: Rule, end: float, corners: Sequence[Rule], tol: float) -> bool:
-    """Does a rule of `corners` cross `rule` at its `end` (a position along it)?"""
+def _cornered(rule: Rule, end: float, corners: Sequence[Rule], siblings: list[Rule], tol: float) -> bool:
+    """Does a rule of `corners` cross `rule` at its `end` (a position along it), lying within the frame
+    of `siblings` (the rules of `rule`'s direction) as a rule of the table's print does? A streak that
+    ends where another crosses it is crossed by a line running on past the table."""
+    if len(siblings) < 2:
+        return False
+    lo, hi = min(s.middle() for s in siblings) - 2 * tol, max(s.middle() for s in siblings) + 2 * tol
     for o in corners:
         t, s = rule.crossing(o)
-        if abs(t - end) <= 2 * tol and o.t0 - tol <= s <= o.t1 + tol:
+        if abs(t - end) <= 2 * tol and o.t0 - tol <= s <= o.t1 + tol and lo <= o.t0 and o.t1 <= hi:
             return True
     return False
 
