@@ -784,7 +784,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         if lost:
             fv += lost
             vs = sorted(vs + lost, key=Rule.middle)
-        for part_hs, part_vs in _unstack(hs, vs, binary[y0:y1, x0:x1], sub, scale, p):
+        for part_hs, part_vs in _unstack(hs, vs, binary[y0:y1, x0:x1], sub, scale, p, vsub):
             grid = _build_grid(part_hs, part_vs, hsub, vsub, scale, p, sub, fv + fh, text)
             if grid is None or not _table_sized(grid, scale, p):
                 continue
@@ -910,7 +910,7 @@ def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, origin: tuple[i
 
 
 def _unstack(hs: list[Rule], vs: list[Rule], binary: np.ndarray, gray: np.ndarray | None, scale: float,
-             p: GridParams) -> list[tuple[list[Rule], list[Rule]]]:
+             p: GridParams, vmask: np.ndarray | None = None) -> list[tuple[list[Rule], list[Rule]]]:
     """The horizontal and vertical rules of each table in a tangle of tables printed one under another,
     top to bottom (the tangle's own rules when it is one table).
 
@@ -922,7 +922,8 @@ def _unstack(hs: list[Rule], vs: list[Rule], binary: np.ndarray, gray: np.ndarra
     template prints them.
     """
     tol = _ink_tol(p, scale)
-    cuts = [r for r in range(1, len(hs) - 2) if _stack_gap(hs[r], hs[r + 1], vs, binary, gray, tol, scale, p)]
+    cuts = [r for r in range(1, len(hs) - 2)
+            if _stack_gap(hs[r], hs[r + 1], vs, binary, gray, tol, scale, p, vmask)]
     if not cuts:
         return [(hs, vs)]
     bounds = [0, *(r + 1 for r in cuts), len(hs)]
@@ -941,7 +942,7 @@ def _unstack(hs: list[Rule], vs: list[Rule], binary: np.ndarray, gray: np.ndarra
 
 
 def _stack_gap(upper: Rule, lower: Rule, vs: list[Rule], binary: np.ndarray, gray: np.ndarray | None,
-               tol: int, scale: float, p: GridParams) -> bool:
+               tol: int, scale: float, p: GridParams, vmask: np.ndarray | None = None) -> bool:
     """Is the band between two neighbouring horizontal rules the paper between two stacked tables?
 
     A table's row has text in it or rules crossing it: its outer border at least, or column rules when
@@ -955,13 +956,24 @@ def _stack_gap(upper: Rule, lower: Rule, vs: list[Rule], binary: np.ndarray, gra
     m = p.margin * scale
     if any(lower.at(x) - upper.at(x) > p.stack_gap * scale for x in (xa, xb)):
         return False
+    reach = 2 * p.min_cell * scale
+
+    def ruled(v: Rule, ya: float, yb: float) -> bool:  # on the rule mask: a glyph's stroke is no rule
+        return _coverage(binary if vmask is None else vmask, v, ya, yb, False, tol) >= _SEPARATOR_COVERAGE
+
     for v in vs:
         ya, yb = v.crossing(upper)[0] + m, v.crossing(lower)[0] - m
         if yb - ya < 2:
             return False  # too thin a band to tell a rule through it from a rule's own ends
-        if _coverage(binary, v, ya, yb, False, tol) >= _SEPARATOR_COVERAGE or (
-                gray is not None and faint_rule(gray, v, ya, yb, False, tol, p)
-                and not _paper_lines(gray, v, ya, yb, tol, p)):
+        if _coverage(binary, v, ya, yb, False, tol) >= _SEPARATOR_COVERAGE:
+            return False
+        # A faint line counts as a rule through the band only where the rule goes on above and below it
+        # and is no stripe of the paper: a table's faded rule crosses its empty row, while the paper
+        # between two tables may show a stripe of its texture, or the upper table's rule blurred past its
+        # end, where the lower table has no rule (issue 13: augraphy-medium and -heavy stacks of 二).
+        if gray is not None and faint_rule(gray, v, ya, yb, False, tol, p) \
+                and ruled(v, ya - 2 * m - reach, ya - 2 * m) and ruled(v, yb + 2 * m, yb + 2 * m + reach) \
+                and not _paper_lines(gray, v, ya, yb, tol, p):
             return False
     top = int(np.ceil(max(upper.at(xa), upper.at(xb)) + upper.spread + m))
     bottom = int(np.floor(min(lower.at(xa), lower.at(xb)) - lower.spread - m))

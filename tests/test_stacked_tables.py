@@ -194,3 +194,15 @@ def test_a_stack_on_striped_speckled_paper_is_four_tables():
     grids = _detect(page)
     assert len(grids) == 4
     assert [g.n_rows for g in grids] == [t.n_rows for t in stack]
+
+
+def test_a_rule_of_the_table_above_blurred_into_the_gap_does_not_join_the_next():
+    # augraphy-medium: a column rule of the upper table runs on faintly into the paper below it, where the
+    # next table has no rule; a faint line, as a faded rule is, but no rule goes on below it.
+    stack = _active_stack(36)
+    page = draw(stack, size=(1500, 1300))
+    x, top = 100 + sum(_WIDTHS[:3]), 80 + 70 * stack[0].n_rows
+    page[top + 2:top + 36, x - 1:x + 2] = 243
+    grids = _detect(scanned(page))
+    assert len(grids) == 4
+    assert [g.n_rows for g in grids] == [t.n_rows for t in stack]
