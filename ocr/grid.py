@@ -355,15 +355,16 @@ def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, 
 
 
 def _cornered(rule: Rule, end: float, corners: Sequence[Rule], siblings: list[Rule], tol: float) -> bool:
-    """Does a rule of `corners` cross `rule` at its `end` (a position along it), lying within the frame
-    of `siblings` (the rules of `rule`'s direction) as a rule of the table's print does? A streak that
-    ends where another crosses it is crossed by a line running on past the table."""
+    """Does a rule of `corners` run on both sides of `rule` at its `end` (a position along it), a T of
+    print, lying within the frame of `siblings` (the rules of `rule`'s direction) as a rule of the
+    table's print does? A streak that ends where another crosses it is crossed by a line running on past
+    the table; the connector of an organisation chart meets its line at an L, and is no table's rule."""
     if len(siblings) < 2:
         return False
     lo, hi = min(s.middle() for s in siblings) - 2 * tol, max(s.middle() for s in siblings) + 2 * tol
     for o in corners:
         t, s = rule.crossing(o)
-        if abs(t - end) <= 2 * tol and o.t0 - tol <= s <= o.t1 + tol and lo <= o.t0 and o.t1 <= hi:
+        if abs(t - end) <= 2 * tol and o.t0 + 2 * tol < s < o.t1 - 2 * tol and lo <= o.t0 and o.t1 <= hi:
             return True
     return False
 

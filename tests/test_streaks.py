@@ -139,3 +139,16 @@ def test_a_column_rule_running_up_to_a_worn_header_rule_is_no_streak():
     assert len(grids) == 1
     assert (grids[0].n_rows, grids[0].n_cols) == (4, 4)
     assert _structure(grids[0]) == _truth(t)
+
+
+def test_a_line_ending_at_an_l_beside_the_table_is_still_no_rule():
+    # A real page's organisation chart: a connector line runs from the table's right border across it and
+    # on past its left border, and ends where a short line down from a box meets it, an L; only a T (the
+    # line across running on both sides, as a header rule does over a column rule) is a corner of print.
+    t = simple_table(origin=(300, 500))
+    page = _streak(draw([t], size=(1600, 1600)), 640, True, t0=60, t1=1282)
+    page[540:643, 60:63] = 40
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1
+    assert (grids[0].n_rows, grids[0].n_cols) == (4, 4)
+    assert _structure(grids[0]) == _truth(t)
