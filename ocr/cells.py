@@ -43,6 +43,11 @@ _LITTER_REACH = 0.15  # share of a glyph's height within which a speck belongs t
 _RING_OFF_MIDDLE = 0.35
 _RING_MIN_HEIGHT = 12  # px at 300 dpi (1 mm): a smaller oval is a speck or a degree sign, not a figure
 _RING_SOLIDITY = 0.9
+# A grey blot is a smudge, not print, when it is at least this share of the largest part's area and never
+# gets this share of the way from the paper's grey down to the crop's darkest ink (augraphy-heavy blots
+# reached 0.5 of it beside '0's printed black; print's own parts reach it at their core).
+_SMUDGE_SIZE = 0.25
+_SMUDGE_DEPTH = 2 / 3
 _FIGURE_ASPECT = 6.0  # one line no wider than this many heights may be a figure (as `ocr.recognize` routes it)
 
 
@@ -106,6 +111,9 @@ def crop_cell(binary: np.ndarray, rules: np.ndarray, cell: GridCell, scale: floa
         elif (x1 - x0) < _FIGURE_ASPECT * (y1 - y0) and (grain := paper_noise(g, ink)) > GRAINY_PAPER:
             smoothed = _figure_in_grain(g, rule, grain, scale, enough)
     cleaned = _figure_alone(_drop_litter(ink))
+    if gray is not None and (unsmudged := _drop_smudges(cleaned, gray[y0:y1, x0:x1])) is not cleaned \
+            and _lone_ring(unsmudged, scale):
+        cleaned = unsmudged  # only a '0' left alone in the middle: a faded print's lighter digit is no blot
     if smoothed is None:
         return _finish(cleaned, scale)
     if not _is_figure(cleaned):
@@ -142,6 +150,30 @@ def _drop_litter(ink: np.ndarray, near: float = _LITTER_REACH) -> np.ndarray:
         if line.any() and x[line].min() <= cx[k] <= (x + w)[line].max() + 0.5 * glyph:
             inline[k] = True
     return parts.keep(~small | touched | inline, ink)
+
+
+def _drop_smudges(ink: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """`ink` without the smudges on it: grey blots of dirt or toner (augraphy's ink blobs) as large as a
+    glyph that never get as dark as print does, which the label reader reads as '“', '<' or '灵' beside
+    a '0' (issue 13: augraphy-heavy). A part is a smudge when it is at least `_SMUDGE_SIZE` of the largest
+    part's area (a decimal point or a broken stroke is far smaller, and stays) and its darkest pixel
+    stays above `_SMUDGE_DEPTH` of the way from the paper down to the darkest ink of the crop.
+
+    Faded print is uneven: one digit of a faded '12' may be such a part. So a crop without its smudges is
+    used only where what is left is a lone '0' in the cell's middle (`_lone_ring`), most figures of these
+    reports, and the one a dropped digit could not leave (a '10' whose '1' went leaves its '0' off the
+    middle)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n <= 2:
+        return ink
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    paper, _ = levels(gray, ink)
+    lows = np.array([cv2.minMaxLoc(gray, (labels == i).astype(np.uint8))[0] for i in range(1, n)])
+    line = paper - _SMUDGE_DEPTH * (paper - lows.min())
+    smudge = (areas >= _SMUDGE_SIZE * areas.max()) & (lows > line)
+    if not smudge.any():
+        return ink
+    return np.where(np.isin(labels, 1 + np.flatnonzero(smudge)), 0, ink).astype(ink.dtype)
 
 
 def _figure_in_grain(gray: np.ndarray, rule: np.ndarray, grain: float, scale: float, enough: int) -> np.ndarray | None:

@@ -226,3 +226,30 @@ def test_figures_on_grainy_paper_are_read_from_the_smoothed_grey(monkeypatch):
     before = readings()  # as read before: the grain is what this is about
     assert sum(r.text == "0" for r in before) < sum(r.text == "0" for r in got)
     assert [r.text for r in silent(before)] == ["6"]
+
+
+def _smudged(t: SynthTable) -> np.ndarray:
+    """The table on grey paper with a grey blot of dirt left of each figure, as large as a glyph and never
+    as dark as print (augraphy's ink blobs on its heavy pages)."""
+    page = np.minimum(draw([t], size=(1100, 560)).max(axis=2), 238)
+    blots = np.full_like(page, 255)
+    for c in t.cells:
+        x0, y0, x1, y1 = c.bbox
+        cv2.ellipse(blots, ((x0 + 40, (y0 + y1) // 2 + 12), (34, 22), 20), 120, -1)
+    blots = cv2.GaussianBlur(blots, (0, 0), 3)
+    return np.minimum(page, blots)
+
+
+def test_a_zero_is_read_without_a_grey_blot_beside_it():
+    values = ["0", "12", "0", "56.97", "0", "8", "0", "0"]
+    t = SynthTable([200, 200, 200, 300], [90] * 2,
+                   [SynthCell(r, k, 1, 1, values[r * 4 + k]) for r in range(2) for k in range(4)],
+                   origin=(120, 120))
+    page = _smudged(t)
+    eng = engine_for(Config(workers=1))
+    truth = {(c.row, c.col): c.text for c in t.cells}
+    for c, crop in _crops(page):
+        if truth[(c.row, c.col)] == "0":  # the oval alone is left, and read so
+            assert crop.ring and read_cell(crop, eng).text == "0"
+        else:  # a blot beside other figures is left to the readers (it may be a faded digit)
+            assert not crop.ring
