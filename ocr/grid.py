@@ -521,8 +521,8 @@ def _build_grid(hs: list[Rule], vs: list[Rule], hmask: np.ndarray, vmask: np.nda
 
 def _figure_rules(vs: list[Rule], hs: list[Rule], text: np.ndarray, scale: float, p: GridParams) -> list[Rule]:
     """Column rules the print lost down the whole table, where the figures tell them: between two found
-    column rules, a column of slots that each hold two figures apart, one on each side of a white channel
-    common to them all, from the last row up over most of the table's rows.
+    column rules, a column of slots that each hold as many figures apart (two or more), with white
+    channels between them common to them all, from the last row up over most of the table's rows.
 
     A broken, faint rule printed twice (issue 13's deviations) was found neither by the mask nor as a faint
     line: 三 came out 9 columns wide where it has 10, two value columns one, and its 56 fields unmapped. The
@@ -536,7 +536,7 @@ def _figure_rules(vs: list[Rule], hs: list[Rule], text: np.ndarray, scale: float
     m = int(round(p.margin * scale))
     found: list[Rule] = []
     for r0, r1 in zip(vs, vs[1:], strict=False):
-        common: tuple[int, int] | None = None
+        common: list[tuple[int, int]] | None = None
         run, missed = 0, 0
         top: float | None = None
         bottom: float | None = None
@@ -547,14 +547,17 @@ def _figure_rules(vs: list[Rule], hs: list[Rule], text: np.ndarray, scale: float
             y0, y1 = int(np.ceil(hs[k].at((x0 + x1) / 2))) + m, int(np.floor(hs[k + 1].at((x0 + x1) / 2))) - m
             if x1 - x0 < 2 * least or y1 - y0 < 4 or x0 < 0 or y0 < 0:
                 break
-            gap = _figure_gap(text[y0:y1, x0:x1], scale)
-            if gap is not None and gap[1] - gap[0] < _FIGURE_CHANNEL * (x1 - x0):
-                gap = None  # figures a word space apart in one cell ('11  11'), not a column each
+            gaps = _figure_gaps(text[y0:y1, x0:x1], scale)
+            # each of k figures a column of its own: a channel at least _FIGURE_CHANNEL of a two-column
+            # slot's width, scaled to k columns (figures a word space apart in one cell, '11  11', are one)
+            if gaps is not None and any(b - a < _FIGURE_CHANNEL * (x1 - x0) * 2 / (len(gaps) + 1) for a, b in gaps):
+                gaps = None
             joined = None
-            if gap is not None:
-                g = (gap[0] + x0, gap[1] + x0)
-                joined = g if common is None else (max(common[0], g[0]), min(common[1], g[1]))
-            if joined is None or joined[1] - joined[0] < 2:
+            if gaps is not None and (common is None or len(common) == len(gaps)):
+                shifted = [(a + x0, b + x0) for a, b in gaps]
+                joined = shifted if common is None else [(max(c[0], g[0]), min(c[1], g[1]))
+                                                         for c, g in zip(common, shifted, strict=True)]
+            if joined is None or any(b - a < 2 for a, b in joined):
                 # one row may be spoilt (a pen mark, a seal); two in turn end the run (the header)
                 missed += 1
                 if missed > 1:
@@ -565,17 +568,18 @@ def _figure_rules(vs: list[Rule], hs: list[Rule], text: np.ndarray, scale: float
             bottom = yb if bottom is None else bottom
         if run < need or common is None or top is None or bottom is None:
             continue
-        x = (common[0] + common[1]) / 2
         mid = (top + bottom) / 2
-        u = (x - r0.at(mid)) / max(1.0, r1.at(mid) - r0.at(mid))
-        found.append(Rule((1 - u) * r0.a + u * r1.a, (1 - u) * r0.b + u * r1.b, top, bottom))
+        for a, b in common:
+            u = ((a + b) / 2 - r0.at(mid)) / max(1.0, r1.at(mid) - r0.at(mid))
+            found.append(Rule((1 - u) * r0.a + u * r1.a, (1 - u) * r0.b + u * r1.b, top, bottom))
     return found
 
 
-def _figure_gap(ink: np.ndarray, scale: float) -> tuple[int, int] | None:
-    """The channel (first and last column) between two figures side by side in `ink`, when it holds
-    exactly that once specks are gone: two runs of inked columns, each a figure (`_figure`), and between
-    them nothing, or only the lost rule's own dashes (thin upright strokes)."""
+def _figure_gaps(ink: np.ndarray, scale: float) -> list[tuple[int, int]] | None:
+    """The channels (first and last column of each) between figures side by side in `ink`, left to
+    right, when it holds exactly that once specks are gone: runs of inked columns, two or more, each a
+    figure (`_figure`), and between them nothing, or only the lost rules' own dashes (thin upright
+    strokes, which make runs of their own)."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     h, w = ink.shape
     # rule remnants first: pieces of the rules around the slot (printed twice, they reach inside it) and
@@ -589,19 +593,20 @@ def _figure_gap(ink: np.ndarray, scale: float) -> tuple[int, int] | None:
     glyph = int(stats[1:, cv2.CC_STAT_HEIGHT][big].max())
     # a figure's digits stand apart by their own spacing, under half a glyph's height
     runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1 + glyph // 2) + 1)
-    if len(runs) == 3:
-        middle = kept[:, runs[1][0]:runs[1][-1] + 1]
-        n, _, parts, _ = cv2.connectedComponentsWithStats(middle.astype(np.uint8), connectivity=8)
-        if not all(_dash(w, h, _RULE_DASH * scale) for _x, _y, w, h, _a in parts[1:n]):
-            return None
-        runs = [runs[0], runs[2]]
-    if len(runs) != 2:
-        return None
-    a, b = int(runs[0][-1]) + 1, int(runs[1][0]) - 1
     part = kept.astype(np.uint8) * 255
-    if not (_figure(part[:, :a], scale) and _figure(part[:, b + 1:], scale)):
+    figures = []
+    for i, run in enumerate(runs):
+        inner = part[:, run[0]:run[-1] + 1]
+        if 0 < i < len(runs) - 1:  # between two others: the lost rule's dashes, or a figure
+            m, _, pieces, _ = cv2.connectedComponentsWithStats(inner, connectivity=8)
+            if all(_dash(pw, ph, _RULE_DASH * scale) for _x, _y, pw, ph, _a in pieces[1:m]):
+                continue
+        if not _figure(inner, scale):
+            return None
+        figures.append((int(run[0]), int(run[-1])))
+    if len(figures) < 2:
         return None
-    return a, b
+    return [(a[1] + 1, b[0] - 1) for a, b in zip(figures, figures[1:], strict=False)]
 
 
 def _dash(across: int, along: int, widest: float) -> bool:

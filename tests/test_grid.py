@@ -421,6 +421,24 @@ def test_a_column_rule_lost_down_the_whole_table_is_told_by_its_figures():
     assert len(told) == 1 and told[0].t0 <= ys[2] + 10 and told[0].t1 >= ys[-1] - 10
 
 
+def test_two_column_rules_lost_side_by_side_are_told_by_their_figures():
+    # augraphy-heavy: low-ink stripes faded two neighbouring column rules of 三 away; a slot of three value
+    # columns holds three figures a row, two channels common to its rows
+    from synth import wide_table
+
+    t = wide_table(rows=9, cols=6)
+    xs = np.cumsum([0, *t.col_widths]) + t.origin[0]
+    ys = np.cumsum([0, *t.row_heights]) + t.origin[1]
+    t.gaps = [(x - 3, ys[1] + 2, x + 3, ys[-1] - 2) for x in (xs[3], xs[4])]
+    grids, _ = _detect(draw([t], size=(1800, 800)))
+    assert len(grids) == 1
+    for x in (xs[3], xs[4]):
+        told = [r for r in grids[0].v_rules if abs(r.middle() - x) < 40]
+        assert len(told) == 1 and told[0].t0 <= ys[2] + 10 and told[0].t1 >= ys[-1] - 10
+    body = {(r, c) for r, c, rs, cs in _structure(grids[0]) if r >= 2 and rs == cs == 1}
+    assert {(r, c) for r in range(2, t.n_rows) for c in range(t.n_cols)} <= body
+
+
 def test_figures_of_one_column_do_not_make_a_rule_inside_it():
     # two-digit figures in a wide column stand apart by their glyphs' own spacing, never by a common
     # channel down the table
