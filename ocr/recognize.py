@@ -383,7 +383,10 @@ def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage],
     unreviewed wrong value is the one error that must not happen. Nor does reading the failed text again
     make it surer: the same ink through the same reader is no new evidence (on our samples a '0' half
     lost under a red seal read '9' at 0.78, and both clean-ups read the same '9' at 0.95), so the first
-    reading stays, unsure as it was. Labels are left as read: two clean-ups of a label agreed on a wrong
+    reading stays, unsure as it was. A '0' read in a crop that is a lone oval (`_oval_read`) is confirmed
+    by its shape, as a first reading is, even where the failed reading was '0' too: the shape is the
+    new evidence. A halftone's dotted '0' became an oval only once its dots were joined, by one clean-up
+    of the three. Labels are left as read: two clean-ups of a label agreed on a wrong
     text (a lost bracket or quote) as often as they mended one.
     """
     if not _may_be_number(crop) or _is_words(first):
@@ -391,14 +394,21 @@ def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage],
     seen: list[str] = []
     for alt in crops:
         reading = read_cell(alt, engine)
-        if reading.kind == "blank" or not reading.text or reading.text == first.text:
+        if reading.kind == "blank" or not reading.text or (reading.text == first.text and not _oval_read(alt, reading)):
             continue
-        if reading.kind == "number" and not failed(reading) and reading.text in seen:
+        # a '0' the shape of its crop reads too (a lone oval, `CellImage.ring`) has its second reading
+        if reading.kind == "number" and not failed(reading) and (reading.text in seen or _oval_read(alt, reading)):
             return reading
         seen.append(reading.text)
         if reading.digits is not None:
             seen.append(reading.digits.text)
     return first
+
+
+def _oval_read(crop: CellImage, reading: CellReading) -> bool:
+    """A '0' read in a crop whose only ink is a lone oval about its middle: two readings, the digit
+    reader's and the shape's, of one glyph."""
+    return crop.ring and reading.text == "0"
 
 
 def _is_words(reading: CellReading) -> bool:

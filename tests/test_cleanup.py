@@ -13,7 +13,7 @@ from ocr.cells import _drop_strays, binarize_text, cell_variants, crop_cell
 from ocr.cleanup import is_faded, levels
 from ocr.config import Config
 from ocr.grid import binarize, detect_tables
-from ocr.recognize import engine_for, read_cell
+from ocr.recognize import engine_for, read_cell, reread_cell
 
 VALUES = ["0", "12", "3", "507", "46", "8", "0", "91", "20", "0", "6", "133"]
 
@@ -253,3 +253,41 @@ def test_a_zero_is_read_without_a_grey_blot_beside_it():
             assert crop.ring and read_cell(crop, eng).text == "0"
         else:  # a blot beside other figures is left to the readers (it may be a faded digit)
             assert not crop.ring
+
+
+HALFTONE = Path(__file__).parent / "data" / "halftone" / "augraphy-heavy-s7645-005-p3-figures.png"
+HALFTONE_TRUTH = ["0000000", "0000000", "0000000", "1000001", "0000000"]
+
+
+def test_halftoned_zeros_are_read_once_their_dots_are_joined():
+    """A copier's halftone (augraphy's, on one of our pages) draws each glyph as a dotted outline: the
+    dotted '0' is no closed oval and no figure Tesseract knows, and most cells were unreadable. Blurred
+    over the dots' pitch (the `halftone` clean-up), a '0' is a lone oval again, read so by the digit
+    reader and by its shape; no other figure is read surely in its place."""
+    from ocr.records import needs_review
+
+    page = cv2.imread(str(HALFTONE), cv2.IMREAD_GRAYSCALE)
+    eng = engine_for(Config(workers=1))
+    cfg = Config()
+
+    def failed(r) -> bool:
+        return needs_review(r.kind, r.confidence, r.flags, cfg)[0]
+
+    binary = binarize(page, 1.0)
+    grids, rules = detect_tables(binary, 1.0, gray=page)
+    assert [(g.n_rows, g.n_cols) for g in grids] == [(5, 7)]
+    text = binarize_text(page, 1.0)
+    got, reread = {}, set()
+    for c in grids[0].cells:
+        crop = crop_cell(text, rules, c, 1.0, binary, page)
+        reading = read_cell(crop, eng)
+        if failed(reading):
+            reread.add((c.row, c.col))
+            reading = reread_cell(reading, crop, cell_variants(page, rules, c, 1.0), eng, failed)
+        got[(c.row, c.col)] = reading
+    truth = {(r, k): ch for r, line in enumerate(HALFTONE_TRUTH) for k, ch in enumerate(line)}
+    # no clean-up makes a wrong figure pass (a first reading of '9' at 0.86 for a '0' passes on its own:
+    # the arithmetic's to catch, not this)
+    assert not [(k, got[k].text) for k in reread if got[k].text != truth[k] and not failed(got[k])]
+    zeros = [k for k, ch in truth.items() if ch == "0"]
+    assert sum(got[k].text == "0" and not failed(got[k]) for k in zeros) >= 0.8 * len(zeros)
