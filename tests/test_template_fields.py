@@ -561,35 +561,3 @@ def test_a_row_split_by_a_stray_line_keeps_its_own_fields_and_every_row_under_it
     assert len(in_row) == 7 and all(split_doubt(m) for m in in_row)  # its cells may have lost their lower half
     below = [m for m in mapped.values() if m.table == ti and m.cell.row > row + 1]
     assert below and not any(split_doubt(m) for m in below)
-
-
-def _columns(table: Table, cols: range, rows: range | None = None) -> Table:
-    """Columns `cols` (and rows `rows`) of a table as a table of their own; cells across the cut trimmed."""
-    rows = rows or range(table.n_rows)
-    cells = []
-    for c in table.cells:
-        left, right = max(c.col, cols.start), min(c.col + c.col_span, cols.stop)
-        top, bottom = max(c.row, rows.start), min(c.row + c.row_span, rows.stop)
-        if left < right and top < bottom:
-            cells.append(c.model_copy(update={"col": left - cols.start, "col_span": right - left,
-                                              "row": top - rows.start, "row_span": bottom - top}))
-    return table.model_copy(update={"n_cols": len(cols), "n_rows": len(rows), "cells": cells})
-
-
-def test_label_columns_cut_off_by_a_fold_leave_the_figures_to_their_own_part(template: Template) -> None:
-    # augraphy-geometry: a fold down the page cut table 三 in two side by side through its last label
-    # column, the label columns left of the fold found as a table of their own and the torn column's
-    # labels left unread on the right. The left part's labels are the template's, but it holds no
-    # figure: the part holding the figures is the one that places 三's fields, its rows by order.
-    truth = _truth("clean-s1-001")
-    tables = _tables(truth)
-    i = next(k for k, t in enumerate(truth["tables"]) if t["template_table"] == T.APPLICATIONS)
-    labels = _columns(tables[i], range(0, 3))
-    figures = _columns(tables[i], range(2, tables[i].n_cols))
-    torn = [c.model_copy(update={"text": "", "kind": "blank"}) if c.col == 0 and c.row >= 3 else c
-            for c in figures.cells]
-    new = [*tables[:i], labels, figures.model_copy(update={"cells": torn}), *tables[i + 1:]]
-    alignment = align(new, template)
-    assert alignment.table_keys.get(i + 1) == T.APPLICATIONS
-    placed = {k: m.table for k, m in alignment.mapped.items() if k.startswith("applications.")}
-    assert len(placed) >= 150 and set(placed.values()) == {i + 1}

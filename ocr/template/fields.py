@@ -53,26 +53,20 @@ def align(tables: Sequence[Table], template: Template) -> Alignment:
             matches += [(m.score, ci, best[1], m) for m in best[2]]
     out = Alignment()
     taken: set[int] = set()  # template blocks already placed (by id)
-    chosen: list[tuple[TemplateTable, BlockMatch, dict[str, MappedCell]]] = []
+    chosen: list[tuple[TemplateTable, BlockMatch]] = []
     for _, ci, tt, m in sorted(matches, key=lambda x: -x[0]):
         if id(m.template) in taken:
             continue
-        mapped = _cells(m, tt, template)
-        if not mapped:
-            # Its rows' labels may be the template's, but no value of it is in a cell it holds: a
-            # table's label columns cut off from its figures (a fold across the page) place no field
-            # and must not keep the part holding the figures from placing them.
-            continue
         taken.add(id(m.template))
-        chosen.append((tt, m, mapped))
+        chosen.append((tt, m))
         for part in chains[ci].parts:
             out.table_keys[part] = tt.key
         for before, after in zip(chains[ci].parts, chains[ci].parts[1:], strict=False):
             if tables[after].continued_from is None and tables[after].page == tables[before].page + 1:
                 out.continued[after] = before
     cells: dict[str, MappedCell] = {}
-    for _, m, mapped in chosen:
-        cells.update(mapped)
+    for tt, m in chosen:
+        cells.update(_cells(m, tt, template))
         out.row_confidence.update({m.template.fields[i][j]: m.row_confidence[row]
                                    for row, i in m.rows for j in range(len(m.template.columns))})
         out.unmapped += _unmapped_rows(m)
