@@ -167,13 +167,13 @@ def _drop_smudges(ink: np.ndarray, gray: np.ndarray) -> np.ndarray:
     if n <= 2:
         return ink
     areas = stats[1:, cv2.CC_STAT_AREA]
+    large = np.flatnonzero(areas >= _SMUDGE_SIZE * areas.max())  # only these can be smudges: judged alone
     paper, _ = levels(gray, ink)
-    lows = np.array([cv2.minMaxLoc(gray, (labels == i).astype(np.uint8))[0] for i in range(1, n)])
-    line = paper - _SMUDGE_DEPTH * (paper - lows.min())
-    smudge = (areas >= _SMUDGE_SIZE * areas.max()) & (lows > line)
-    if not smudge.any():
+    line = paper - _SMUDGE_DEPTH * (paper - cv2.minMaxLoc(gray, (ink > 0).astype(np.uint8))[0])
+    smudge = [i for i in large if cv2.minMaxLoc(gray, (labels == i + 1).astype(np.uint8))[0] > line]
+    if not smudge:
         return ink
-    return np.where(np.isin(labels, 1 + np.flatnonzero(smudge)), 0, ink).astype(ink.dtype)
+    return np.where(np.isin(labels, 1 + np.array(smudge)), 0, ink).astype(ink.dtype)
 
 
 def _figure_in_grain(gray: np.ndarray, rule: np.ndarray, grain: float, scale: float, enough: int) -> np.ndarray | None:

@@ -977,8 +977,8 @@ def _stack_gap(upper: Rule, lower: Rule, vs: list[Rule], binary: np.ndarray, gra
         # and is no stripe of the paper: a table's faded rule crosses its empty row, while the paper
         # between two tables may show a stripe of its texture, or the upper table's rule blurred past its
         # end, where the lower table has no rule (issue 13: augraphy-medium and -heavy stacks of 二).
-        if gray is not None and faint_rule(gray, v, ya, yb, False, tol, p) \
-                and ruled(v, ya - 2 * m - reach, ya - 2 * m) and ruled(v, yb + 2 * m, yb + 2 * m + reach) \
+        if gray is not None and ruled(v, ya - 2 * m - reach, ya - 2 * m) \
+                and ruled(v, yb + 2 * m, yb + 2 * m + reach) and faint_rule(gray, v, ya, yb, False, tol, p) \
                 and not _paper_lines(gray, v, ya, yb, tol, p):
             return False
     top = int(np.ceil(max(upper.at(xa), upper.at(xb)) + upper.spread + m))
