@@ -87,6 +87,19 @@ def test_a_streak_does_not_join_the_tables_it_crosses(ends):
     assert _structure(grids[0]) == _truth(a) and _structure(grids[1]) == _truth(b)
 
 
+def test_streaks_spanning_the_paper_between_two_tables_do_not_vouch_for_each_other():
+    """Each streak starts inside the upper table and ends inside the lower one, so neither runs past a
+    frame; between the tables each spans paper that only the other spans too. Issue 13: four such streaks
+    joined 二 and 三 of a deviations page into one 29x17 grid."""
+    a, b = simple_table(origin=(100, 80)), simple_table(origin=(100, 700))
+    page = draw([a, b], size=(1400, 1300))
+    for x in (530, 900):
+        page = _streak(page, x, False, level=70, t0=200, t1=900)
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 2
+    assert _structure(grids[0]) == _truth(a) and _structure(grids[1]) == _truth(b)
+
+
 def test_a_streaks_ink_in_a_table_is_taken_out_with_the_rules():
     """The cells drop the returned rule mask from their crops: a streak through the figures goes with it."""
     t = simple_table(origin=(300, 500))
