@@ -251,16 +251,26 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
     while True:
         sh = [h for h in hs if _overruns(h, hs, vs, tol, edges[0], overrun, masks[0], True, fitted[1])]
         sv = [v for v in vs if _overruns(v, vs, hs, tol, edges[1], overrun, masks[1], False, fitted[0])]
-        if gray is not None and sh:
+        if gray is not None and (sh or sv):
             columns = [v for v in vs if not any(v is s for s in sv)]  # not this round's streaks
+            rows = [h for h in hs if not any(h is s for s in sh)]
             kept: dict[int, Rule] = {}
-            for r in sh:
-                cut = _cut_to_print(r, columns, tol, gray)
-                if cut is not None and not _overruns(cut[0], hs, columns, tol, edges[0], overrun, masks[0], True):
-                    kept[id(r)] = cut[0]
-                    _drop_band(masks[0], gray, cut[0], tol, cut[1])
+            for found, siblings, across, edge, mask, horizontal in ((sh, hs, columns, edges[0], masks[0], True),
+                                                                    (sv, vs, rows, edges[1], masks[1], False)):
+                for r in found:
+                    cut = _cut_to_print(r, across, tol, gray, horizontal, siblings)
+                    if cut is not None and not _overruns(cut[0], siblings, across, tol, edge, overrun, mask,
+                                                         horizontal):
+                        kept[id(r)] = cut[0]
+                        _drop_band(mask, gray, cut[0], tol, cut[1], horizontal)
+                        # what runs on past the print is the band's: a streak, which may join tables
+                        runs_on = [Rule(r.a, r.b, r.t0, cut[0].t0 - tol, r.spread),
+                                   Rule(r.a, r.b, cut[0].t1 + tol, r.t1, r.spread)]
+                        (h_streaks if horizontal else v_streaks).extend(x for x in runs_on if x.t1 - x.t0 >= 2 * tol)
             hs = [kept.get(id(h), h) for h in hs]
+            vs = [kept.get(id(v), v) for v in vs]
             sh = [h for h in sh if id(h) not in kept]
+            sv = [v for v in sv if id(v) not in kept]
         if not sh and not sv:
             return hs, vs, (h_streaks, v_streaks)
         h_streaks += sh
@@ -270,45 +280,85 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
         hs, vs = _keep_crossed(hs, vs, 2 * tol)
 
 
-def _cut_to_print(rule: Rule, across: list[Rule], tol: float, gray: np.ndarray) -> tuple[Rule, float] | None:
-    """Horizontal `rule` cut back to its table's frame (its first and last crossing of `across`), and the
-    grey level between the rule's print and the band it lies along, when its line is printed much darker
-    all along inside the frame than where it runs on past it at either end; else None. A streak crossing
-    a table is darker inside it only where it crosses the table's print."""
+def _cut_to_print(rule: Rule, across: list[Rule], tol: float, gray: np.ndarray, horizontal: bool = True,
+                  siblings: Sequence[Rule] = ()) -> tuple[Rule, float] | None:
+    """`rule` cut back to its table's frame (its first and last crossing of `across`), and the grey level
+    between the rule's print and the band it lies along, when its line is printed much darker all along
+    inside the frame than where it runs on past it at either end; else None. A streak crossing a table is
+    darker inside it only where it crosses print.
+
+    A tangle may hold two tables a stripe joined: a column rule of the lower one that a drum stripe
+    carries up through the upper one is printed dark across its own table's rows only. Then the longest
+    run of such rows (two at least) is its frame, and the band is the line everywhere else; unless one of
+    `siblings` (rules of its direction) runs beside it there, whose print that is.
+    """
     if len(across) < 2:
         return None
-    at = sorted(rule.crossing(o)[0] for o in across)
-    first, last = at[0], at[-1]
     reach = max(1, int(round(tol)))
-    t0, t1 = max(rule.t0, 0.0), min(rule.t1, float(gray.shape[1] - 1))
-    if last - first < 4 * reach or (first - t0 < 4 * reach and t1 - last < 4 * reach):
+    t0, t1 = max(rule.t0, 0.0), min(rule.t1, float(gray.shape[1 if horizontal else 0] - 1))
+    # the frame as far as the rule reaches into it
+    at = sorted(t for t in (rule.crossing(o)[0] for o in across) if t0 - reach <= t <= t1 + reach)
+    if len(at) < 2:
         return None
 
     def line(a: float, b: float) -> np.ndarray:
-        return sample(gray, rule, a, b, True, -reach, reach).min(axis=0) if b - a >= 2 else np.zeros(0)
+        return sample(gray, rule, a, b, horizontal, -reach, reach).min(axis=0) if b - a >= 2 else np.zeros(0)
 
-    inside = line(first + reach, last - reach)
-    outside = np.concatenate([line(t0, first - 2 * reach), line(last + 2 * reach, t1)])
-    if inside.size == 0 or outside.size < 4 * reach:
+    def cut(first: float, last: float) -> tuple[Rule, float] | None:
+        if last - first < 4 * reach or (first - t0 < 4 * reach and t1 - last < 4 * reach):
+            return None
+        inside = line(first + reach, last - reach)
+        outside = np.concatenate([line(t0, first - 2 * reach), line(last + 2 * reach, t1)])
+        if inside.size == 0 or outside.size < 4 * reach:
+            return None
+        band = float(np.median(outside))
+        # the line's lighter quarter inside: a rule is print all along it, a streak only where it crosses print
+        if band - float(np.percentile(inside, 75)) < _PRINT_STEP:
+            return None
+        kept = Rule(rule.a, rule.b, max(rule.t0, first - reach), min(rule.t1, last + reach), rule.spread)
+        return kept, (band + float(np.percentile(inside, 25))) / 2
+
+    whole = cut(at[0], at[-1])
+    if whole is not None or len(at) < 3:
+        return whole
+    beyond = np.concatenate([line(t0, at[0] - 2 * reach), line(at[-1] + 2 * reach, t1)])
+    if beyond.size < 4 * reach:
         return None
-    band = float(np.median(outside))
-    # the line's lighter quarter inside: a rule is print all along it, a streak only where it crosses print
-    if band - float(np.percentile(inside, 75)) < _PRINT_STEP:
+    level = float(np.median(beyond)) - _PRINT_STEP
+    dark = [bool(seg.size) and float(np.percentile(seg, 75)) <= level
+            for seg in (line(a + reach, b - reach) for a, b in zip(at, at[1:], strict=False))]
+    best: tuple[int, int] | None = None
+    i = 0
+    while i < len(dark):
+        j = i
+        while j < len(dark) and dark[j]:
+            j += 1
+        if j - i >= 2 and (best is None or j - i > best[1] - best[0]):
+            best = (i, j)
+        i = j + 1
+    if best is None:
         return None
-    cut = Rule(rule.a, rule.b, max(rule.t0, first - reach), min(rule.t1, last + reach), rule.spread)
-    return cut, (band + float(np.percentile(inside, 25))) / 2
+    first, last = at[best[0]], at[best[1]]
+    middle = rule.at((first + last) / 2)
+    if any(s is not rule and abs(s.at((first + last) / 2) - middle) <= 2 * reach and s.t0 < last and first < s.t1
+           for s in siblings):
+        return None
+    return cut(first, last)
 
 
-def _drop_band(mask: np.ndarray, gray: np.ndarray, rule: Rule, tol: float, level: float) -> None:
-    """Take the band of dirty rollers a cut-back rule lies along out of the region's rule `mask` (which
-    `detect_tables` owns), along the rule inside its table: only pixels darker than `level` stay, so a
-    merged cell the rule does not cross is not cut by the band's grey."""
+def _drop_band(mask: np.ndarray, gray: np.ndarray, rule: Rule, tol: float, level: float,
+               horizontal: bool = True) -> None:
+    """Take the band of dirty rollers (or drum stripe) a cut-back rule lies along out of the region's rule
+    `mask` (which `detect_tables` owns), along the rule inside its table: only pixels darker than `level`
+    stay, so a merged cell the rule does not cross is not cut by the band's grey."""
     reach = max(1, int(round(tol))) + int(np.ceil(rule.spread)) + 2
-    xs = np.arange(max(0, int(np.ceil(rule.t0))), min(gray.shape[1] - 1, int(np.floor(rule.t1))) + 1)
-    ys = np.rint(rule.at(xs)[None, :] + np.arange(-reach, reach + 1)[:, None]).astype(int)
-    ys = np.clip(ys, 0, gray.shape[0] - 1)
-    xx = np.broadcast_to(xs, ys.shape)
-    mask[ys, xx] = np.where(gray[ys, xx] < level, mask[ys, xx], 0)
+    length, width = (gray.shape[1], gray.shape[0]) if horizontal else (gray.shape[0], gray.shape[1])
+    ts = np.arange(max(0, int(np.ceil(rule.t0))), min(length - 1, int(np.floor(rule.t1))) + 1)
+    ps = np.rint(rule.at(ts)[None, :] + np.arange(-reach, reach + 1)[:, None]).astype(int)
+    ps = np.clip(ps, 0, width - 1)
+    tt = np.broadcast_to(ts, ps.shape)
+    ys, xs = (ps, tt) if horizontal else (tt, ps)
+    mask[ys, xs] = np.where(gray[ys, xs] < level, mask[ys, xs], 0)
 
 
 def _overruns(rule: Rule, siblings: list[Rule], across: list[Rule], tol: float, edge: tuple[float, float],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from synth import draw, font, scanned, simple_table
+from synth import SynthCell, SynthTable, draw, font, scanned, simple_table
 from test_grid import _detect, _structure, _truth
 
 from ocr.deskew import orient
@@ -96,6 +96,28 @@ def test_streaks_spanning_the_paper_between_two_tables_do_not_vouch_for_each_oth
     for x in (530, 900):
         page = _streak(page, x, False, level=70, t0=200, t1=900)
     grids, _ = _detect(scanned(page))
+    assert len(grids) == 2
+    assert _structure(grids[0]) == _truth(a) and _structure(grids[1]) == _truth(b)
+
+
+def test_a_column_rule_a_drum_stripe_runs_on_from_is_kept():
+    """A grey stripe of the drum runs down the page into a column rule: the line the mask fits runs on
+    far past the table, but the rule is printed much darker inside it and is cut back, not dropped."""
+    t = simple_table(origin=(300, 500))
+    page = scanned(_streak(draw([t], size=(1600, 1600)), 839, False, level=120, t0=0, t1=500))
+    grids, _ = _detect(page)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_a_stripe_carrying_a_lower_tables_column_rule_up_through_the_upper_table():
+    """The stripe joins two stacked tables, and crosses the upper one where it has no column: the lower
+    table's column rule is dark across its own rows only, and is kept there (issue 13: 四 lost three
+    column rules under a striped drum, 三 two)."""
+    a = SynthTable([500, 480], [90, 90, 90], [SynthCell(r, c, 1, 1, "行政许可") for r in range(3) for c in range(2)],
+                   origin=(100, 80))
+    b = simple_table(origin=(100, 700))
+    page = scanned(_streak(draw([a, b], size=(1400, 1300)), 419, False, level=120, t0=0, t1=700))
+    grids, _ = _detect(page)
     assert len(grids) == 2
     assert _structure(grids[0]) == _truth(a) and _structure(grids[1]) == _truth(b)
 
