@@ -205,6 +205,22 @@ def _merge_close(rules: list[Rule], min_slot: float) -> list[Rule]:
     return out
 
 
+def _drop_beside(rules: list[Rule], near: float, tol: float) -> list[Rule]:
+    """Without the short rules that lie wholly beside a rule a third longer or more, closer than `near`
+    across (`min_cell`: no text fits between): a pen stroke or a scratch along a column rule, which would
+    make a sliver column of a few rows. Issue 13: 三 of an augraphy-heavy page came out 11 columns wide,
+    a 27 px column over three rows beside 自然人's rule."""
+    out = sorted(rules, key=Rule.middle)
+    gone: set[int] = set()
+    for r, q in zip(out, out[1:], strict=False):
+        short, long_ = (r, q) if r.t1 - r.t0 < q.t1 - q.t0 else (q, r)
+        t = (short.t0 + short.t1) / 2
+        if (abs(short.at(t) - long_.at(t)) < near and 4 * (short.t1 - short.t0) <= 3 * (long_.t1 - long_.t0)
+                and long_.t0 - tol <= short.t0 and short.t1 <= long_.t1 + tol):
+            gone.add(id(short))
+    return [r for r in out if id(r) not in gone]
+
+
 def _crossings(rule: Rule, others: list[Rule], tol: float) -> list[float]:
     """Where along `rule` the perpendicular rules cross it (within `tol` of both their extents)."""
     at = []
@@ -838,6 +854,7 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             v_streaks += [_moved(r, x0, y0, False) for r in pale[1]]
         # after the streaks: a streak beside a rule is no copy of it
         hs, vs = _merge_close(hs, p.min_slot * scale), _merge_close(vs, p.min_slot * scale)
+        hs, vs = _drop_beside(hs, p.min_cell * scale, tol), _drop_beside(vs, p.min_cell * scale, tol)
         hs, vs = _open_borders(hs, vs, scale)
         if len(hs) < 2 or len(vs) < 2:
             continue

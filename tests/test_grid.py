@@ -486,3 +486,13 @@ def test_figures_apart_across_a_rule_worn_into_a_wide_scatter_of_dots():
     page[int(ys[3]) + 30:int(ys[3]) + 40, xs[2] + 12:xs[2] + 20] = 0  # a speck beside them
     grids, _ = _detect(page)
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_a_pen_stroke_along_a_column_rule_makes_no_sliver_column():
+    """A short stroke a few rows long beside a column rule, closer than any text fits (issue 13: a 27 px
+    column over three rows made 三 of an augraphy-heavy page 11 columns wide)."""
+    t = simple_table(origin=(300, 500))
+    page = draw([t], size=(1600, 1400))
+    page[592:768, 646:649] = 30
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
