@@ -863,19 +863,21 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
         sub = None if gray is None else gray[y0:y1, x0:x1]
         fv: list[Rule] = []
         fh: list[Rule] = []
+        # The whole box's ink, not the tangle's alone: the tangle holds the rules, and a row's text lies
+        # between them, outside it.
+        text = np.where((hsub | vsub) > 0, 0, binary[y0:y1, x0:x1]).astype(np.uint8)
         if gray is not None and sub is not None:  # (one implies the other; both for the type checker)
             fv = faint_rules(vs, hs, sub, False, scale, p, [_moved(r, -x0, -y0, False) for r in v_streaks])
             frame = (hs[0].middle() + y0, hs[-1].middle() + y0)
-            fv = [r for r in fv if not _runs_past(gray, _moved(r, x0, y0, False), frame, False, scale, p)]
+            fv = [r for r in fv if not _runs_past(gray, _moved(r, x0, y0, False), frame, False, scale, p)
+                  and not _hollow_beside(r, vs, text, False, scale, p)]
             vs = sorted(vs + fv, key=Rule.middle)
             fh = faint_rules(hs, vs, sub, True, scale, p, [_moved(r, -x0, -y0, True) for r in h_streaks])
             frame = (vs[0].middle() + x0, vs[-1].middle() + x0)
-            fh = [r for r in fh if not _runs_past(gray, _moved(r, x0, y0, True), frame, True, scale, p)]
+            fh = [r for r in fh if not _runs_past(gray, _moved(r, x0, y0, True), frame, True, scale, p)
+                  and not _hollow_beside(r, hs, text, True, scale, p)]
             hs = sorted(hs + fh, key=Rule.middle)
-        # The whole box's ink, not the tangle's alone: the tangle holds the rules, and a row's text lies
-        # between them, outside it.
         found = False
-        text = np.where((hsub | vsub) > 0, 0, binary[y0:y1, x0:x1]).astype(np.uint8)
         lost = _figure_rules(vs, hs, text, scale, p)
         if lost:
             fv += lost
@@ -1003,6 +1005,32 @@ def _drop_pale(hs: list[Rule], vs: list[Rule], gray: np.ndarray, origin: tuple[i
     vs = [v for v in vs if not any(v is q for q in pale_v)]
     hs, vs = _keep_crossed(hs, vs, reach)
     return hs, vs, (pale_h, pale_v)
+
+
+def _hollow_beside(faint: Rule, found: list[Rule], text: np.ndarray, horizontal: bool, scale: float,
+                   p: GridParams) -> bool:
+    """Would `faint` part from a rule found beside it a slot under two `min_cell` wide that holds no print
+    along it? A faded rule bounds a column of text; a stripe of the paper or drum a little way beside a
+    rule bounds nothing (issue 13: one 33 px beside a column rule of 四 on an augraphy-heavy page made it
+    16 columns wide)."""
+    near, m = 2 * p.min_cell * scale, p.margin * scale
+    t = (faint.t0 + faint.t1) / 2
+    for f in found:
+        if f.t1 < faint.t0 or faint.t1 < f.t0:
+            continue
+        lo, hi = sorted((faint.at(t), f.at(t)))
+        if hi - lo >= near:
+            continue
+        a, b = int(np.ceil(lo + m)), int(np.floor(hi - m))
+        t0, t1 = int(max(faint.t0, f.t0)), int(min(faint.t1, f.t1))
+        band = text[t0:t1, a:b] if not horizontal else text[a:b, t0:t1]
+        if b - a < 2 or t1 - t0 < 2:
+            return True
+        n, _, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
+        print_ = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= 2 * _MIN_FIGURE * scale
+        if not print_.any():
+            return True
+    return False
 
 
 def _unstack(hs: list[Rule], vs: list[Rule], binary: np.ndarray, gray: np.ndarray | None, scale: float,

@@ -496,3 +496,12 @@ def test_a_pen_stroke_along_a_column_rule_makes_no_sliver_column():
     page[592:768, 646:649] = 30
     grids, _ = _detect(scanned(page))
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_a_stripe_a_little_way_beside_a_column_rule_is_no_faint_rule():
+    """A grey stripe of the drum along a column rule, inside the table only, passes for a faded rule; the
+    slot it would part from the rule holds no print in any row (issue 13: 四 read 16 columns wide)."""
+    t = simple_table(origin=(300, 500))
+    page = scanned(_textured(draw([t], size=(1600, 1400)), [(653, 502, 858)], 230))
+    grids, _ = _detect(page)
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
