@@ -505,3 +505,13 @@ def test_a_stripe_a_little_way_beside_a_column_rule_is_no_faint_rule():
     page = scanned(_textured(draw([t], size=(1600, 1400)), [(653, 502, 858)], 230))
     grids, _ = _detect(page)
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_a_line_of_blotches_beside_a_column_rule_parting_an_empty_slot_is_no_rule():
+    """Dark blotches of the paper lined up 44 px beside a column rule over one row make a rule of the mask;
+    the slot between holds no print, so it is no column (issue 13: 三 of an augraphy-heavy page 11 wide)."""
+    t = simple_table(origin=(300, 500))
+    page = draw([t], size=(1600, 1400))
+    page[586:684, 663:667] = 40
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
