@@ -274,7 +274,9 @@ def _drop_streaks(hs: list[Rule], vs: list[Rule], tol: float, edges: tuple[tuple
             for found, siblings, across, edge, mask, horizontal in ((sh, hs, columns, edges[0], masks[0], True),
                                                                     (sv, vs, rows, edges[1], masks[1], False)):
                 for r in found:
-                    cut = _cut_to_print(r, across, tol, gray, horizontal, siblings)
+                    # only a rule of the table's beside it makes its line's darkness that rule's
+                    beside = [s for s in siblings if not any(s is f for f in found)]
+                    cut = _cut_to_print(r, across, tol, gray, horizontal, beside)
                     if cut is not None and not _overruns(cut[0], siblings, across, tol, edge, overrun, mask,
                                                          horizontal):
                         kept[id(r)] = cut[0]

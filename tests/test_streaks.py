@@ -109,6 +109,20 @@ def test_a_column_rule_a_drum_stripe_runs_on_from_is_kept():
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
 
 
+def test_a_border_rule_stripes_run_on_from_and_beside_is_kept():
+    """The table's left border runs on as a stripe to the page's edges, and another stripe runs beside it,
+    a streak itself, and a dash of texture crosses both above the table: the border is still cut back to
+    its print (issue 13: an augraphy-heavy page's
+    texture took 二's left border, and with it the top rule, which crossed nothing else)."""
+    cells = [SynthCell(0, 0, 1, 3, "第二十条第（一）项")]
+    cells += [SynthCell(r, k, 1, 1, text) for r in (1, 2) for k, text in enumerate(["规章", str(r), "0"])]
+    t = SynthTable([300, 250, 250], [80, 80, 80], cells, origin=(300, 500))
+    page = _streak(_streak(draw([t], size=(1600, 1600)), 299, False, level=120), 314, False, level=120)
+    page[300:303, 250:340] = 40  # a dash of the texture across both stripes, above the table
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
 def test_a_stripe_carrying_a_lower_tables_column_rule_up_through_the_upper_table():
     """The stripe joins two stacked tables, and crosses the upper one where it has no column: the lower
     table's column rule is dark across its own rows only, and is kept there (issue 13: 四 lost three
