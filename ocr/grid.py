@@ -205,20 +205,32 @@ def _merge_close(rules: list[Rule], min_slot: float) -> list[Rule]:
     return out
 
 
-def _drop_beside(rules: list[Rule], near: float, tol: float) -> list[Rule]:
+def _drop_beside(rules: list[Rule], near: float, tol: float, mask: np.ndarray, horizontal: bool) -> list[Rule]:
     """Without the short rules that lie wholly beside a rule a third longer or more, closer than `near`
-    across (`min_cell`: no text fits between): a pen stroke or a scratch along a column rule, which would
-    make a sliver column of a few rows. Issue 13: 三 of an augraphy-heavy page came out 11 columns wide,
-    a 27 px column over three rows beside 自然人's rule."""
+    across (`min_cell`: no text fits between), where that rule is printed too (`_both_inked`): a pen
+    stroke or a scratch along a column rule, which would make a sliver column of a few rows. Issue 13: 三
+    of an augraphy-heavy page came out 11 columns wide, a 27 px column over three rows beside 自然人's
+    rule."""
     out = sorted(rules, key=Rule.middle)
     gone: set[int] = set()
     for r, q in zip(out, out[1:], strict=False):
         short, long_ = (r, q) if r.t1 - r.t0 < q.t1 - q.t0 else (q, r)
         t = (short.t0 + short.t1) / 2
         if (abs(short.at(t) - long_.at(t)) < near and 4 * (short.t1 - short.t0) <= 3 * (long_.t1 - long_.t0)
-                and long_.t0 - tol <= short.t0 and short.t1 <= long_.t1 + tol):
+                and long_.t0 - tol <= short.t0 and short.t1 <= long_.t1 + tol
+                and _both_inked(short, long_, mask, horizontal, tol)):
             gone.add(id(short))
     return [r for r in out if id(r) not in gone]
+
+
+def _both_inked(r: Rule, q: Rule, mask: np.ndarray, horizontal: bool, tol: float) -> bool:
+    """Are both rules printed along the stretch they share? A rule printed with a jog (a real page's
+    column rule stepping a few px aside for one row) leaves a gap in one where the other runs: those are
+    one rule's two pieces, and both bound cells."""
+    t0, t1 = max(r.t0, q.t0), min(r.t1, q.t1)
+    ink = max(2, int(round(0.6 * tol)))
+    return min(_coverage(mask, r, t0, t1, horizontal, ink), _coverage(mask, q, t0, t1, horizontal, ink)) \
+        >= _SEPARATOR_COVERAGE
 
 
 def _crossings(rule: Rule, others: list[Rule], tol: float) -> list[float]:
@@ -856,7 +868,8 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             v_streaks += [_moved(r, x0, y0, False) for r in pale[1]]
         # after the streaks: a streak beside a rule is no copy of it
         hs, vs = _merge_close(hs, p.min_slot * scale), _merge_close(vs, p.min_slot * scale)
-        hs, vs = _drop_beside(hs, p.min_cell * scale, tol), _drop_beside(vs, p.min_cell * scale, tol)
+        hs = _drop_beside(hs, p.min_cell * scale, tol, hsub, True)
+        vs = _drop_beside(vs, p.min_cell * scale, tol, vsub, False)
         hs, vs = _open_borders(hs, vs, scale)
         if len(hs) < 2 or len(vs) < 2:
             continue
@@ -1046,17 +1059,20 @@ def _without_hollow(rules: list[Rule], text: np.ndarray, mask: np.ndarray, horiz
     """Column rules (`horizontal` False) without the one of each two neighbours that part a hollow slot
     (`_hollow_slot`) whose ink along the shared stretch is the sparser: a line of the paper's blotches or
     stripes beside a column rule (issue 13: on an augraphy-heavy page blotches lined up 44 px beside a
-    column rule of 三 for a 72 px stretch, and the table came out 11 columns wide)."""
+    column rule of 三 for a 72 px stretch, and the table came out 11 columns wide). When the sparser is the
+    longer, the two are one rule printed with a jog (a real page's, cTDaR t10094), and both stay."""
     out = sorted(rules, key=Rule.middle)
     tol = max(2, int(round(p.rule_tol * scale * 0.6)))
     i = 0
     while i < len(out) - 1:
         r, q = out[i], out[i + 1]
-        if not _hollow_slot(r, q, text, horizontal, scale, p):
+        t0, t1 = max(r.t0, q.t0), min(r.t1, q.t1)
+        weak, strong = (r, q) if _coverage(mask, r, t0, t1, horizontal, tol) < _coverage(mask, q, t0, t1, horizontal,
+                                                                                           tol) else (q, r)
+        # the sparser there yet the longer: a rule printed with a jog aside, whose two pieces bound cells
+        if not _hollow_slot(r, q, text, horizontal, scale, p) or weak.t1 - weak.t0 > strong.t1 - strong.t0:
             i += 1
             continue
-        t0, t1 = max(r.t0, q.t0), min(r.t1, q.t1)
-        weak = r if _coverage(mask, r, t0, t1, horizontal, tol) < _coverage(mask, q, t0, t1, horizontal, tol) else q
         out.remove(weak)
         i = max(0, i - 1)
     return out

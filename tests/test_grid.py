@@ -515,3 +515,16 @@ def test_a_line_of_blotches_beside_a_column_rule_parting_an_empty_slot_is_no_rul
     page[586:684, 663:667] = 40
     grids, _ = _detect(scanned(page))
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
+
+
+def test_a_column_rule_printed_with_a_jog_keeps_both_pieces():
+    """A real page's column rule steps 22 px aside for one row (cTDaR t10094): the two pieces are one
+    rule's, and both bound cells, though no text fits between them; no stroke or blotch to drop."""
+    t = simple_table(origin=(300, 500))
+    page = draw([t], size=(1600, 1400))
+    page[682:769, 618:624] = 255  # the rule at x=620 leaves row 2 ...
+    page[680:771, 640:643] = 0  # ... and runs 22 px aside there
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1
+    xs = [r.middle() for r in grids[0].v_rules]
+    assert any(abs(x - 620) < 4 for x in xs) and any(abs(x - 641) < 4 for x in xs)
