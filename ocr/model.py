@@ -193,7 +193,8 @@ class MappedCell:
     table: int  # index in the record's `tables`
     value_type: ValueType
     label: str  # short printed words for reasons, e.g. "总计" or "自然人"
-    # (flag, reason) the template's matching casts on the placement (not the reading): always reviewed
+    # (flag, reason) the template's matching casts on the placement (not the reading): reviewed, except a
+    # misaligned row's value that every sum down its column checks (`repair._columns_vouch`)
     doubts: tuple[tuple[str, str], ...] = ()
 
 

@@ -575,7 +575,11 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
         f = fields[key]
         for flag, why in f.mc.doubts if f.mc is not None else ():
             # Where the template placed it is in doubt (its column or row unconfirmed): no sum can clear that,
-            # since a whole column or row moved keeps its own sums.
+            # since a whole column or row moved keeps its own sums. A row whose cells do not line up with the
+            # columns is the exception: its values could only have moved along it, between columns, and every
+            # sum down its column holding, with every cell read, says this one did not.
+            if flag == "row_misaligned" and _columns_vouch(key, fields, constraints):
+                continue
             f.review = True
             f.flag(flag)
             if why not in f.reasons:
@@ -584,6 +588,26 @@ def repair(mapped: Mapping[str, MappedCell], expected: Mapping[str, ValueType], 
 
 
 _AXIS_WORDS = {"column": "列", "row": "行", "other": "合计"}
+
+
+def _columns_vouch(key: str, fields: Mapping[str, _Field], constraints: Sequence[Constraint]) -> bool:
+    """Is `key` read with no doubt of its own and checked down its column: it takes part in a column's
+    勾稽关系, and every one it takes part in has every cell read as printed (none repaired or suggested)
+    and holds? A value moved along a misaligned row breaks the sum down the column it landed in, unless the
+    value it displaced was equal, and then it is right anyway."""
+    f = fields[key]
+    if not f.known or f.review or f.explained:
+        return False
+    down = [c for c in constraints if key in (*c.lhs, *c.rhs) and _axis(c) == "column"]
+    if not down:
+        return False
+    for c in down:
+        terms = [fields[k] for k in (*c.lhs, *c.rhs)]
+        if not all(t.known and not t.explained for t in terms):
+            return False
+        if sum(_fraction(fields[k].value) for k in c.lhs) != sum(_fraction(fields[k].value) for k in c.rhs):
+            return False
+    return True
 
 
 def _unconfirmed(key: str, fields: Mapping[str, _Field], constraints: Sequence[Constraint],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from decimal import Decimal
@@ -621,3 +622,35 @@ def test_a_sum_made_to_hold_by_a_repair_says_repaired_and_uses_the_repaired_valu
     corner = gkey("total", "total")
     assert fields[corner].constraints == [i for i, c in enumerate(grid_constraints())
                                           if corner in (*c.lhs, *c.rhs)] and len(fields[corner].constraints) == 2
+
+
+# ---------------------------------------------------------------- a misaligned row, checked down its columns
+
+
+def _misaligned_row(overrides: dict[str, tuple[str, float]] | None = None) -> dict[str, FieldResult]:
+    """Row r2's cells do not line up with the columns (the template's doubt `row_misaligned`)."""
+    cells = grid_cells(overrides)
+    why = "本行的数值格与列不对齐，请核对"
+    for c in (*COLS, "total"):
+        k = gkey("r2", c)
+        cells[k] = dataclasses.replace(cells[k], doubts=(("row_misaligned", why),))
+    return repair(cells, grid_expected(), grid_constraints(), CFG)
+
+
+def test_a_misaligned_row_whose_column_sums_all_hold_is_not_reviewed():
+    """A value moved along the row would break the sum down the column it landed in: every one holding,
+    with every cell read, vouches for the row's values."""
+    assert not reviewed(_misaligned_row())
+
+
+def test_a_misaligned_row_is_reviewed_where_its_column_sum_cannot_check_it():
+    """A blank cell down column b leaves its sum open: r2's b is confirmed by nothing but its place."""
+    res = _misaligned_row({gkey("r3", "b"): ("", 0.0)})
+    assert res[gkey("r2", "b")].needs_review and "row_misaligned" in res[gkey("r2", "b")].flags
+    assert not res[gkey("r2", "a")].needs_review
+
+
+def test_a_misaligned_row_with_two_values_swapped_is_reviewed():
+    """r2's a and b read swapped (4 and 5): the row sum holds, the sums down both columns fail."""
+    res = _misaligned_row({gkey("r2", "a"): ("5", 0.96), gkey("r2", "b"): ("4", 0.96)})
+    assert res[gkey("r2", "a")].needs_review and res[gkey("r2", "b")].needs_review
