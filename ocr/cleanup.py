@@ -115,6 +115,21 @@ def variants(gray: np.ndarray, paper: float, ink: float, scale: float) -> Iterat
     yield "speckle", lambda g: binarize_stretched(despeckle(g, scale, 5.0), paper, ink, scale), 3.0
     yield "halftone", lambda g: binarize_otsu(join_dots(g, scale), blur=False), 3.0
     yield "contrast", lambda g: binarize_otsu(despeckle(g, scale)), 3.0
+    yield "strokes", lambda g: binarize_strokes(g, scale), 3.0
+
+
+_STROKE_REACH = 13  # px at 300 dpi: darker than the paper within this reach is a stroke; a blotch is wider
+
+
+def binarize_strokes(gray: np.ndarray, scale: float) -> np.ndarray:
+    """Ink = 255 where the crop is darker than its own surroundings a stroke's width or two away (a black
+    top-hat): print stands out of a blotched or mottled background that binarises as ink itself, because
+    the blotches are wider than strokes. Issue 13: on an augraphy-heavy page of dark blotches every clean-up
+    above read a '0' as the blotches around it; the top-hat keeps the '0' alone."""
+    k = max(3, int(round(_STROKE_REACH * scale)) | 1)
+    smooth = cv2.GaussianBlur(gray, (0, 0), max(0.5, scale))
+    hat = cv2.morphologyEx(smooth, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return cv2.threshold(hat, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
 
 
 def join_dots(gray: np.ndarray, scale: float) -> np.ndarray:
