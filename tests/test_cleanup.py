@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -259,14 +260,13 @@ HALFTONE = Path(__file__).parent / "data" / "halftone" / "augraphy-heavy-s7645-0
 HALFTONE_TRUTH = ["0000000", "0000000", "0000000", "1000001", "0000000"]
 
 
-def test_halftoned_zeros_are_read_once_their_dots_are_joined():
-    """A copier's halftone (augraphy's, on one of our pages) draws each glyph as a dotted outline: the
-    dotted '0' is no closed oval and no figure Tesseract knows, and most cells were unreadable. Blurred
-    over the dots' pitch (the `halftone` clean-up), a '0' is a lone oval again, read so by the digit
-    reader and by its shape; no other figure is read surely in its place."""
+def _read_committed(path: Path, shape: tuple[int, int]) -> tuple[dict[tuple[int, int], object], set[tuple[int, int]],
+                                                                   Callable[[object], bool]]:
+    """Every cell of the one table on a committed crop, read as the pipeline reads it (the heavier
+    clean-ups for a failed first read): the readings, which cells were read again, and the review test."""
     from ocr.records import needs_review
 
-    page = cv2.imread(str(HALFTONE), cv2.IMREAD_GRAYSCALE)
+    page = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     eng = engine_for(Config(workers=1))
     cfg = Config()
 
@@ -275,7 +275,7 @@ def test_halftoned_zeros_are_read_once_their_dots_are_joined():
 
     binary = binarize(page, 1.0)
     grids, rules = detect_tables(binary, 1.0, gray=page)
-    assert [(g.n_rows, g.n_cols) for g in grids] == [(5, 7)]
+    assert [(g.n_rows, g.n_cols) for g in grids] == [shape]
     text = binarize_text(page, 1.0)
     got, reread = {}, set()
     for c in grids[0].cells:
@@ -285,6 +285,15 @@ def test_halftoned_zeros_are_read_once_their_dots_are_joined():
             reread.add((c.row, c.col))
             reading = reread_cell(reading, crop, cell_variants(page, rules, c, 1.0), eng, failed)
         got[(c.row, c.col)] = reading
+    return got, reread, failed
+
+
+def test_halftoned_zeros_are_read_once_their_dots_are_joined():
+    """A copier's halftone (augraphy's, on one of our pages) draws each glyph as a dotted outline: the
+    dotted '0' is no closed oval and no figure Tesseract knows, and most cells were unreadable. Blurred
+    over the dots' pitch (the `halftone` clean-up), a '0' is a lone oval again, read so by the digit
+    reader and by its shape; no other figure is read surely in its place."""
+    got, reread, failed = _read_committed(HALFTONE, (5, 7))
     truth = {(r, k): ch for r, line in enumerate(HALFTONE_TRUTH) for k, ch in enumerate(line)}
     # no clean-up makes a wrong figure pass (a first reading of '9' at 0.86 for a '0' passes on its own:
     # the arithmetic's to catch, not this)
@@ -301,25 +310,7 @@ def test_zeros_on_dark_blotches_are_read_once_the_strokes_are_taken_out_of_them(
     and every other clean-up reads the blotches. A black top-hat (the `strokes` clean-up) keeps what is
     darker than its surroundings a stroke's width away: the '0' alone. Most zeros are read, and no other
     figure passes in a zero's place."""
-    from ocr.records import needs_review
-
-    page = cv2.imread(str(BLOTCHED), cv2.IMREAD_GRAYSCALE)
-    eng = engine_for(Config(workers=1))
-    cfg = Config()
-
-    def failed(r) -> bool:
-        return needs_review(r.kind, r.confidence, r.flags, cfg)[0]
-
-    binary = binarize(page, 1.0)
-    grids, rules = detect_tables(binary, 1.0, gray=page)
-    assert [(g.n_rows, g.n_cols) for g in grids] == [(5, 7)]
-    text = binarize_text(page, 1.0)
-    got = []
-    for c in grids[0].cells:
-        crop = crop_cell(text, rules, c, 1.0, binary, page)
-        reading = read_cell(crop, eng)
-        if failed(reading):
-            reading = reread_cell(reading, crop, cell_variants(page, rules, c, 1.0), eng, failed)
-        got.append(reading)
+    read, _, failed = _read_committed(BLOTCHED, (5, 7))
+    got = list(read.values())
     assert not [r.text for r in got if r.text != "0" and not failed(r)]
     assert sum(r.text == "0" and not failed(r) for r in got) >= 0.6 * len(got)
