@@ -26,11 +26,7 @@ _RULE_DASH = 9  # px at 300 dpi: an upright stroke no wider, twice as tall, alon
 # Two figures a lost column rule parts stand each in its own column, far apart: the channel between them is
 # at least this share of the two columns' width (two 0s in 97 px columns: 40%; '11  11' in a cell: 15%).
 _FIGURE_CHANNEL = 0.25
-_FIGURE_RUN = 0.5
-# px at 300 dpi: a line whose slope takes it this far over its length from the slope of the rest of its
-# direction (length-weighted median) is no rule of the table but a pen stroke; the rules of a scan agree
-# within a pixel or two, and an augraphy warp bends them, it does not turn one alone
-_SLANT_DRIFT = 6  # a column rule told by figures alone runs through at least half the table's rows
+_FIGURE_RUN = 0.5  # a column rule told by figures alone runs through at least half the table's rows
 # Grey levels by which a rule's line must be darker inside its table than where it runs on, to be the table's
 # rule along a band of dirty rollers rather than a streak (`_cut_to_print`); a drum streak is as dark all along.
 _PRINT_STEP = 40
@@ -207,21 +203,6 @@ def _merge_close(rules: list[Rule], min_slot: float) -> list[Rule]:
         out[i:i + 2] = [Rule(a, b, min(r.t0, q.t0), max(r.t1, q.t1), spread)]
         i = max(0, i - 1)  # the merged rule may now be close to the one before
     return out
-
-
-def _drop_slanted(rules: list[Rule], scale: float) -> list[Rule]:
-    """Without the lines that run askew to the rest of their direction, drifting by more than
-    `_SLANT_DRIFT` px from the length-weighted median slope over their length: a table's rules are printed
-    parallel, and a page's skew or warp turns them together; a pen's stroke across a row or a column runs
-    at its own angle. Issue 13: pen strokes struck through rows of 三 and 二 of a deviations page (10-31 px
-    over their length, its rules under 1) made rows of their own. A real page's short column rule, fitted
-    5 per mille off (cTDaR t10011), drifts 4 px."""
-    if len(rules) < 3:
-        return rules
-    order = sorted(rules, key=lambda r: r.b)
-    weights = np.cumsum([r.t1 - r.t0 for r in order])
-    median = order[int(np.searchsorted(weights, weights[-1] / 2))].b
-    return [r for r in rules if abs(r.b - median) * (r.t1 - r.t0) <= _SLANT_DRIFT * scale]
 
 
 def _drop_beside(rules: list[Rule], near: float, tol: float, mask: np.ndarray, horizontal: bool) -> list[Rule]:
@@ -885,7 +866,6 @@ def detect_tables(binary: np.ndarray, scale: float = 1.0, p: GridParams = GridPa
             hs, vs, pale = _drop_pale(hs, vs, gray, (x0, y0), tol, scale, p)
             h_streaks += [_moved(r, x0, y0, True) for r in pale[0]]
             v_streaks += [_moved(r, x0, y0, False) for r in pale[1]]
-        hs, vs = _keep_crossed(_drop_slanted(hs, scale), _drop_slanted(vs, scale), 2 * tol)
         # after the streaks: a streak beside a rule is no copy of it
         hs, vs = _merge_close(hs, p.min_slot * scale), _merge_close(vs, p.min_slot * scale)
         hs = _drop_beside(hs, p.min_cell * scale, tol, hsub, True)

@@ -528,15 +528,3 @@ def test_a_column_rule_printed_with_a_jog_keeps_both_pieces():
     assert len(grids) == 1
     xs = [r.middle() for r in grids[0].v_rules]
     assert any(abs(x - 620) < 4 for x in xs) and any(abs(x - 641) < 4 for x in xs)
-
-
-@pytest.mark.parametrize("rise", [8, 20])
-def test_a_pen_stroke_struck_across_a_row_at_its_own_angle_is_no_rule(rise):
-    """A straight pen stroke across a row crosses every column rule like a row rule would, but at its own
-    angle (8-20 px over the table's width; a scan's rules agree within 1 px in 1000): no row of its own
-    (issue 13: pen strokes through rows of 三 and 二 of a deviations page)."""
-    t = simple_table(origin=(300, 500))
-    page = draw([t], size=(1600, 1400))
-    cv2.line(page, (310, 720), (1270, 720 + rise), (40, 40, 40), 3)
-    grids, _ = _detect(scanned(page))
-    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
