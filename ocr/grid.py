@@ -1059,8 +1059,10 @@ def _without_hollow(rules: list[Rule], text: np.ndarray, mask: np.ndarray, horiz
     """Column rules (`horizontal` False) without the one of each two neighbours that part a hollow slot
     (`_hollow_slot`) whose ink along the shared stretch is the sparser: a line of the paper's blotches or
     stripes beside a column rule (issue 13: on an augraphy-heavy page blotches lined up 44 px beside a
-    column rule of 三 for a 72 px stretch, and the table came out 11 columns wide). When the sparser is the
-    longer, the two are one rule printed with a jog (a real page's, cTDaR t10094), and both stay."""
+    column rule of 三 for a 72 px stretch, and the table came out 11 columns wide). The sparser goes only
+    when it is a quarter shorter or more: when it is the longer, the two are one rule printed with a jog
+    (a real page's, cTDaR t10094); as long, a warped page's border beside a rule (augraphy-geometry s7707-001
+    lost 二's label column with it). Both stay."""
     out = sorted(rules, key=Rule.middle)
     tol = max(2, int(round(p.rule_tol * scale * 0.6)))
     i = 0
@@ -1069,8 +1071,9 @@ def _without_hollow(rules: list[Rule], text: np.ndarray, mask: np.ndarray, horiz
         t0, t1 = max(r.t0, q.t0), min(r.t1, q.t1)
         weak, strong = (r, q) if _coverage(mask, r, t0, t1, horizontal, tol) < _coverage(mask, q, t0, t1, horizontal,
                                                                                            tol) else (q, r)
-        # the sparser there yet the longer: a rule printed with a jog aside, whose two pieces bound cells
-        if not _hollow_slot(r, q, text, horizontal, scale, p) or weak.t1 - weak.t0 > strong.t1 - strong.t0:
+        # the sparser there yet the longer: a rule printed with a jog aside, whose two pieces bound cells;
+        # as long as the other, near enough: no blotches' line (a warped page's border beside a rule)
+        if not _hollow_slot(r, q, text, horizontal, scale, p) or 4 * (weak.t1 - weak.t0) > 3 * (strong.t1 - strong.t0):
             i += 1
             continue
         out.remove(weak)

@@ -528,3 +528,19 @@ def test_a_column_rule_printed_with_a_jog_keeps_both_pieces():
     assert len(grids) == 1
     xs = [r.middle() for r in grids[0].v_rules]
     assert any(abs(x - 620) < 4 for x in xs) and any(abs(x - 641) < 4 for x in xs)
+
+
+def test_a_full_length_line_beside_a_border_is_no_blotches_line():
+    """Two rules 50 px apart down the table's whole height, an empty slot between (a warped page's border
+    beside the table's: augraphy-geometry s7707-001): which one is the table's the grid cannot tell, and
+    neither is a line of blotches, so both stay (dropping one lost 二's label column there)."""
+    t = simple_table(origin=(300, 500))
+    page = draw([t], size=(1600, 1400))
+    for y in range(508, 850, 130):  # a little shorter than the border and broken: the sparser of the two
+        page[y:y + 80, 249:252] = 0
+    page[500:503, 249:300] = 0
+    page[858:861, 249:300] = 0
+    grids, _ = _detect(scanned(page))
+    assert len(grids) == 1
+    xs = sorted(round(r.middle()) for r in grids[0].v_rules)
+    assert any(abs(x - 250) < 4 for x in xs) and any(abs(x - 300) < 4 for x in xs)
