@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from operator import attrgetter, itemgetter
 
 import cv2
@@ -357,18 +358,16 @@ def _cut_to_print(rule: Rule, across: list[Rule], tol: float, gray: np.ndarray, 
     level = float(np.median(beyond)) - _PRINT_STEP
     dark = [bool(seg.size) and float(np.percentile(seg, 75)) <= level
             for seg in (line(a + reach, b - reach) for a, b in zip(at, at[1:], strict=False))]
-    best: tuple[int, int] | None = None
-    i = 0
-    while i < len(dark):
-        j = i
-        while j < len(dark) and dark[j]:
-            j += 1
-        if j - i >= 2 and (best is None or j - i > best[1] - best[0]):
-            best = (i, j)
-        i = j + 1
-    if best is None:
+    runs, start = [], 0  # (length, first slot) of each run of dark slots
+    for is_dark, group in groupby(dark):
+        n = len(list(group))
+        if is_dark:
+            runs.append((n, -start))
+        start += n
+    if not runs or max(runs)[0] < 2:
         return None
-    first, last = at[best[0]], at[best[1]]
+    n, first_slot = max(runs)  # the longest, the first of equals
+    first, last = at[-first_slot], at[-first_slot + n]
     middle = rule.at((first + last) / 2)
     if any(s is not rule and abs(s.at((first + last) / 2) - middle) <= 2 * reach and s.t0 < last and first < s.t1
            for s in siblings):
@@ -1064,16 +1063,19 @@ def _without_hollow(rules: list[Rule], text: np.ndarray, mask: np.ndarray, horiz
     (a real page's, cTDaR t10094); as long, a warped page's border beside a rule (augraphy-geometry s7707-001
     lost 二's label column with it). Both stay."""
     out = sorted(rules, key=Rule.middle)
-    tol = max(2, int(round(p.rule_tol * scale * 0.6)))
+    tol = _ink_tol(p, scale)
     i = 0
     while i < len(out) - 1:
         r, q = out[i], out[i + 1]
+        if not _hollow_slot(r, q, text, horizontal, scale, p):  # cheap first: most neighbours stand apart
+            i += 1
+            continue
         t0, t1 = max(r.t0, q.t0), min(r.t1, q.t1)
-        weak, strong = (r, q) if _coverage(mask, r, t0, t1, horizontal, tol) < _coverage(mask, q, t0, t1, horizontal,
-                                                                                           tol) else (q, r)
+        sparse_r = _coverage(mask, r, t0, t1, horizontal, tol) < _coverage(mask, q, t0, t1, horizontal, tol)
+        weak, strong = (r, q) if sparse_r else (q, r)
         # the sparser there yet the longer: a rule printed with a jog aside, whose two pieces bound cells;
         # as long as the other, near enough: no blotches' line (a warped page's border beside a rule)
-        if not _hollow_slot(r, q, text, horizontal, scale, p) or 4 * (weak.t1 - weak.t0) > 3 * (strong.t1 - strong.t0):
+        if 4 * (weak.t1 - weak.t0) > 3 * (strong.t1 - strong.t0):
             i += 1
             continue
         out.remove(weak)

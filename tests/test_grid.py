@@ -488,12 +488,18 @@ def test_figures_apart_across_a_rule_worn_into_a_wide_scatter_of_dots():
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
 
 
-def test_a_pen_stroke_along_a_column_rule_makes_no_sliver_column():
-    """A short stroke a few rows long beside a column rule, closer than any text fits (issue 13: a 27 px
-    column over three rows made 三 of an augraphy-heavy page 11 columns wide)."""
+@pytest.mark.parametrize(("rows", "cols", "grey"), [
+    # a short stroke a few rows long beside a column rule, closer than any text fits (issue 13: a 27 px
+    # column over three rows made 三 of an augraphy-heavy page 11 columns wide)
+    ((592, 768), (646, 649), 30),
+    # dark blotches of the paper lined up 44 px beside a column rule over one row make a rule of the mask;
+    # the slot between holds no print, so it is no column (issue 13: 三 of an augraphy-heavy page 11 wide)
+    ((586, 684), (663, 667), 40),
+], ids=["pen stroke", "line of blotches"])
+def test_a_mark_beside_a_column_rule_makes_no_sliver_column(rows, cols, grey):
     t = simple_table(origin=(300, 500))
     page = draw([t], size=(1600, 1400))
-    page[592:768, 646:649] = 30
+    page[rows[0]:rows[1], cols[0]:cols[1]] = grey
     grids, _ = _detect(scanned(page))
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
 
@@ -504,16 +510,6 @@ def test_a_stripe_a_little_way_beside_a_column_rule_is_no_faint_rule():
     t = simple_table(origin=(300, 500))
     page = scanned(_textured(draw([t], size=(1600, 1400)), [(653, 502, 858)], 230))
     grids, _ = _detect(page)
-    assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
-
-
-def test_a_line_of_blotches_beside_a_column_rule_parting_an_empty_slot_is_no_rule():
-    """Dark blotches of the paper lined up 44 px beside a column rule over one row make a rule of the mask;
-    the slot between holds no print, so it is no column (issue 13: 三 of an augraphy-heavy page 11 wide)."""
-    t = simple_table(origin=(300, 500))
-    page = draw([t], size=(1600, 1400))
-    page[586:684, 663:667] = 40
-    grids, _ = _detect(scanned(page))
     assert len(grids) == 1 and _structure(grids[0]) == _truth(t)
 
 
