@@ -28,16 +28,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.runners import PageRunner
-from flows.workers import PagePool, run_page
+from flows.workers import PagePool, read_twice, run_page
 from ocr.config import Config
+from ocr.confirm import confirm, unvouched
 from ocr.errors import InputError
-from ocr.model import PageResult, Record
+from ocr.model import BBox, PageResult, Record
 from ocr.rasterize import DocumentInfo, probe
 from ocr.records import build_record, output_names, write_json_atomic, write_record
 from ocr.template import Template, load_templates
@@ -61,6 +62,16 @@ def page_task(info: DocumentInfo, number: int, cfg: Config, pool: PagePool | Non
     if pool is None:
         return run_page(info, number, cfg)
     return pool.run(info, number, cfg)
+
+
+@task(name="second reading", retries=3, retry_delay_seconds=[1, 4, 16], retry_jitter_factor=0.5,
+      retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
+def second_reading_task(info: DocumentInfo, number: int, boxes: dict[str, BBox], rotation: int, cfg: Config,
+                        pool: PagePool | None = None) -> dict[str, str]:
+    """A page's fields that only their first reading vouches for, read again (`ocr.confirm`)."""
+    if pool is None:
+        return read_twice(info, number, boxes, rotation, cfg)
+    return pool.call(f"page {number} (second reading)", read_twice, info, number, boxes, rotation, cfg)
 
 
 @dataclass
@@ -227,7 +238,7 @@ def document_flow(info: DocumentInfo, cfg: Config, target: str, pool: PagePool |
         if tick is not None:
             tick()
     pages = [results[k] for k in sorted(results)]
-    record = build_record(info, pages, cfg, load_templates())
+    record = _read_twice(info, build_record(info, pages, cfg, load_templates()), cfg, pool)
     if tick is not None and tick.stopped.is_set():  # the run was interrupted under this document's pages
         return DocumentRead(record, pages, None, "interrupted: record not written")
     try:
@@ -235,6 +246,25 @@ def document_flow(info: DocumentInfo, cfg: Config, target: str, pool: PagePool |
     except OSError as exc:  # disk full, permissions: this record fails, the others still get written
         return DocumentRead(record, pages, None, f"record not written ({exc})")
     return DocumentRead(record, pages, target)
+
+
+def _read_twice(info: DocumentInfo, record: Record, cfg: Config, pool: PagePool | None) -> Record:
+    """The record once the fields only their reading vouches for have had their second reading, a task a
+    page. A page whose second reading fails after its retries leaves its fields as the first reading
+    left them (as a run without this stage would) and says so in the log."""
+    rotations = {p.page: p.rotation for p in record.page_info}
+    futures = {second_reading_task.submit(info, n, boxes, rotations.get(n, 0), cfg, pool): n
+               for n, boxes in sorted(unvouched(record).items())}
+    seconds: dict[str, str] = {}
+    for fut in as_completed(list(futures)):
+        try:
+            seconds.update(fut.result())
+        except Exception as exc:  # noqa: BLE001 - see above
+            get_run_logger().warning("%s page %d: second reading failed (%s: %s)", info.path.name, futures[fut],
+                                     type(exc).__name__, exc)
+        finally:
+            _release(fut)
+    return confirm(record, seconds) if seconds else record
 
 
 def _release(future: object) -> None:

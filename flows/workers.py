@@ -16,16 +16,16 @@ import mmap
 import multiprocessing
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flows.startup import long_lived_imports
 from ocr.config import Config
 from ocr.errors import InputError
-from ocr.model import PageResult
+from ocr.model import BBox, PageResult
 from ocr.rasterize import DocumentInfo, probe
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -34,6 +34,7 @@ _MMAP_FROM_OLD_GLIBC = 32 * 1024 * 1024
 _KEEP_HEAP = 1 << 30  # glibc never shrinks the heap on its own: `run_page` decides
 _TRIM_ABOVE = 512 * 1024 * 1024  # RSS after a page above which the heap is handed back
 _PAGE_SIZE = mmap.PAGESIZE
+T = TypeVar("T")
 
 
 class WorkerLost(OSError):
@@ -83,6 +84,13 @@ def run_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
         return process_page(info, number, cfg)
     finally:
         trim_heap_above(_TRIM_ABOVE)
+
+
+def read_twice(info: DocumentInfo, number: int, boxes: dict[str, BBox], rotation: int, cfg: Config) -> dict[str, str]:
+    """`ocr.pipeline.second_readings`, imported where it runs: the flow process keeps the OCR stages out."""
+    from ocr.pipeline import second_readings
+
+    return second_readings(info, number, boxes, rotation, cfg)
 
 
 def trim_heap_above(limit: int) -> bool:
@@ -167,15 +175,28 @@ class PagePool:
         taken_over = early is not None and early[:2] == (info, cfg)  # the same file as probed then, same settings
         if taken_over:
             ex = early[3]
+        return self._result(ex, early[2] if taken_over else None, f"page {number}", run_page, info, number, cfg)
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on a worker (a module-level function: it is pickled by name); `what` names the job
+        in the error when its worker dies."""
+        ex = self._executor
+        if self._closed:
+            raise RuntimeError(f"{what}: the page workers were shut down (the run is ending)")
+        if ex is None:
+            return fn(*args)
+        return self._result(ex, None, what, fn, *args)
+
+    def _result(self, ex: ProcessPoolExecutor, future: Future[T] | None, what: str, fn: Callable[..., T],
+                *args: Any) -> T:
         try:
-            future = early[2] if taken_over else ex.submit(run_page, info, number, cfg)
-            return future.result()
+            return (future or ex.submit(fn, *args)).result()
         except BrokenProcessPool as exc:
             with self._lock:
                 if self._executor is ex and not self._closed:
                     ex.shutdown(wait=False, cancel_futures=True)
                     self._executor = self._start()
-            raise WorkerLost(f"page {number}: its worker process died ({exc})") from exc
+            raise WorkerLost(f"{what}: its worker process died ({exc})") from exc
 
     def close(self) -> None:
         """Stop the workers (pages under way finish first); later pages are refused, never run here."""

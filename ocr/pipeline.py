@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar
@@ -18,10 +18,11 @@ import numpy as np
 
 from ocr.cells import binarize_text, cell_variants, crop_cell, crop_line, text_line_boxes
 from ocr.config import Config
+from ocr.confirm import confirm, read_again, unvouched
 from ocr.deskew import half_turn_by_reading, orient, osd_turn, to_original
 from ocr.errors import PageError
 from ocr.grid import binarize, detect_tables
-from ocr.model import BBox, Cell, CellImage, DigitReading, Grid, PageImage, PageResult, Table
+from ocr.model import BBox, Cell, CellImage, DigitReading, Grid, PageImage, PageResult, Record, Table
 from ocr.orientation import text_rows
 from ocr.rasterize import DocumentInfo, ink, probe, render_page
 from ocr.recognize import CellReading, Engine, clean_text, engine_for, is_number, read_cell, reread_cell
@@ -250,6 +251,25 @@ def process_page(info: DocumentInfo, number: int, cfg: Config) -> PageResult:
         return PageResult(number=number, width=w, height=h, error=str(exc))
     edge = (_TITLE_LINES if number == 1 else 0, _CLOSING_LINES if number == info.pages else 0)
     return analyse_page(page, cfg, page_words(info, number), edge)
+
+
+def second_readings(info: DocumentInfo, number: int, boxes: Mapping[str, BBox], rotation: int,
+                    cfg: Config) -> dict[str, str]:
+    """The label reader's second reading of these fields' boxes on one page (`ocr.confirm`): the page is
+    rendered again rather than kept from its first pass, since only a few of a document's cells need it."""
+    page = render_page(info, number, cfg)
+    gray = ink(page.rgb)
+    scale = effective_dpi(page.dpi, page.size) / 300.0
+    return read_again(gray, boxes, rotation, scale, engine_for(cfg))
+
+
+def confirm_record(info: DocumentInfo, record: Record, cfg: Config) -> Record:
+    """The record with the fields only their reading vouches for read a second time, page by page, here."""
+    rotations = {p.page: p.rotation for p in record.page_info}
+    seconds: dict[str, str] = {}
+    for number, boxes in sorted(unvouched(record).items()):
+        seconds.update(second_readings(info, number, boxes, rotations.get(number, 0), cfg))
+    return confirm(record, seconds)
 
 
 def process_document(path: str, cfg: Config) -> tuple[DocumentInfo, list[PageResult]]:

@@ -129,7 +129,8 @@ def test_each_document_is_a_subflow_of_the_ingest_run(cluster, tmp_path, prefect
             kids = await api.read_flow_runs(flow_run_filter=FlowRunFilter(
                 parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parents[0].id])))
             for _ in range(100):  # task runs reach the API as events, handled a moment later
-                pages = [t for t in await api.read_task_runs() if t.flow_run_id in {k.id for k in kids}]
+                runs = [t for t in await api.read_task_runs() if t.flow_run_id in {k.id for k in kids}]
+                pages = [t for t in runs if t.name.startswith("page")]
                 if len(pages) >= 2:
                     break
                 await asyncio.sleep(0.1)
@@ -138,7 +139,7 @@ def test_each_document_is_a_subflow_of_the_ingest_run(cluster, tmp_path, prefect
     kids, pages = asyncio.run(children())
     assert sorted(k.name for k in kids) == ["first.pdf", "second.pdf"]
     assert all(k.state is not None and k.state.is_completed() for k in kids)
-    assert len(pages) == 2 and all(t.name.startswith("page") for t in pages)  # a task per page, in its document
+    assert len(pages) == 2  # a task per page, in its document (and a second reading's task for some)
 
 
 def _page_too_large(dest: Path) -> Path:

@@ -96,3 +96,40 @@ def test_fields_named_repaired_and_flagged(ingested, doc):
             cells = record["tables"][f["table"]]["cells"]
             cell = next(c for c in cells if (c["row"], c["col"]) == (f["row"], f["col"]))
             assert cell["needs_review"] == f["needs_review"]
+
+
+def test_a_misread_no_sum_checks_is_sent_to_review_by_its_second_reading(ingested, prefect_harness):
+    """A figure of 二 (no 勾稽关系) read wrong with full confidence: here made so by changing one digit of
+    a committed sample's record, where the page still prints the right one. The run's second reading, a
+    task on the real page workers, reads the page again and sends that field, and no other, to review;
+    and on the samples as printed it sent none (no reason of it in any record)."""
+    from prefect import flow
+
+    from flows.ingest import _read_twice
+    from flows.workers import page_pool
+    from ocr.confirm import unvouched
+    from ocr.model import Record
+    from ocr.rasterize import probe
+
+    out, _ = ingested
+    for doc in DOCS:
+        assert "第二次识别" not in (out / f"{doc}.json").read_text(encoding="utf-8")
+    doc = "typical-s2-000"
+    record = Record.model_validate_json((out / f"{doc}.json").read_text(encoding="utf-8"))
+    todo = {k for boxes in unvouched(record).values() for k in boxes}
+    key = next(k for k in sorted(todo) if not record.fields[k].constraints and isinstance(record.fields[k].value, int))
+    value = record.fields[key].value
+    wrong = int(str(value)[:-1] + str((value % 10 + 3) % 10))
+    fields = {**record.fields, key: record.fields[key].model_copy(update={"value": wrong, "text": str(wrong)})}
+    tampered = record.model_copy(update={"fields": fields})
+    cfg = Config(workers=2)
+
+    @flow(name="second-reading-test", persist_result=False)
+    def again(pool):
+        return _read_twice(probe(SAMPLES / f"{doc}.pdf", cfg), tampered, cfg, pool)
+
+    with page_pool(cfg) as pool:
+        checked = again(pool)
+    changed = {k for k, f in checked.fields.items() if f.needs_review != tampered.fields[k].needs_review}
+    assert changed == {key}
+    assert "readers_disagree" in checked.fields[key].flags and checked.fields[key].value == wrong

@@ -1,0 +1,128 @@
+"""Stage 7: a second, independent reading of the figures nothing but their first reading vouches for.
+
+Table 二 has no arithmetic, and a 三 or 四 value whose every 勾稽关系 is left open by blank or unreadable
+cells is checked by none: a confident misread there ('6' read '8' at 0.96 on a clean augraphy page) would
+pass unflagged. Such a field is read once more, by the label reader (chi_sim, not the digit reader that
+read it first) from the page's own grey, cut at the field's box, with none of the first reading's clean-ups:
+an error of the first reading is unlikely to repeat there. A second reading that reads as many digits,
+and other ones, contradicts the first and sends the field to review. One that reads more or fewer glyphs
+(a rule remnant, a speck, a figure half lost) says nothing either way and changes nothing: on the
+fitted-on tiers (seeds 7720-7722) the label reader read a different figure of the same length for none of
+156 such fields, and on three families fitting never read (seeds 7704-7706) for 6 of 219 right ones,
+while it caught both wrong ones.
+
+A task is a page: the document's record says which fields of which pages need it, the page is rendered
+again (a scan's embedded JPEG is only decoded), and only those cells are read.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+
+from ocr.cells import binarize_text
+from ocr.deskew import rotate_quarter
+from ocr.model import BBox, FieldResult, Record
+from ocr.recognize import Engine, clean_text
+
+_VOUCHED = ("holds", "repaired")  # a 勾稽关系 in one of these states checked its fields
+_INSET = 0.08  # share of the cell's shorter side cut from each edge: the rules and their ghosts
+_MIN_INSET = 5  # px at 300 dpi
+_SPECK = 6  # px² at 300 dpi: a smaller component is dust
+_PAD = 10
+_FIGURE = re.compile(r"[0-9][0-9.,]*")
+
+
+def unvouched(record: Record) -> dict[int, dict[str, BBox]]:
+    """Per page, the fields (key -> cell box) that only their first reading vouches for: a number read by
+    OCR, not sent to review, in no 勾稽关系 that holds as read or as repaired."""
+    todo: dict[int, dict[str, BBox]] = {}
+    for key, f in record.fields.items():
+        if f.needs_review or f.value is None or f.page is None or f.bbox is None or not _read_by_ocr(record, f):
+            continue
+        if any(record.constraints[i].status in _VOUCHED for i in f.constraints):
+            continue
+        todo.setdefault(f.page, {})[key] = f.bbox
+    return todo
+
+
+def _read_by_ocr(record: Record, f: FieldResult) -> bool:
+    if f.table is None or f.table >= len(record.tables):
+        return False
+    cell = next((c for c in record.tables[f.table].cells if (c.row, c.col) == (f.row, f.col)), None)
+    return cell is not None and cell.read_by == "tesseract"
+
+
+def read_again(gray: np.ndarray, boxes: Mapping[str, BBox], rotation: int, scale: float,
+               engine: Engine) -> dict[str, str]:
+    """The label reader's text for each box of the page's grey (the record's pixels, before `rotation`,
+    the page's clockwise quarter turn to upright)."""
+    out: dict[str, str] = {}
+    for key, box in boxes.items():
+        crop = _crop(gray, box, rotation, scale)
+        out[key] = "" if crop is None else clean_text(engine.read(crop, "label").text, "label")
+    return out
+
+
+def _crop(gray: np.ndarray, box: BBox, rotation: int, scale: float) -> np.ndarray | None:
+    """The box without its rules, binarised for glyphs, black on white; None when nothing is left."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    inset = max(int(round(_MIN_INSET * scale)), int(_INSET * min(x1 - x0, y1 - y0)))
+    x0, y0 = max(0, x0 + inset), max(0, y0 + inset)
+    x1, y1 = min(gray.shape[1], x1 - inset), min(gray.shape[0], y1 - inset)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    ink = binarize_text(rotate_quarter(np.ascontiguousarray(gray[y0:y1, x0:x1]), rotation), scale)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    h, w = ink.shape
+    x, y, cw, ch, area = (stats[:, i] for i in range(5))
+    # what touches the crop's edge is a rule's remnant, not print the inset left whole
+    drop = (x == 0) | (y == 0) | (x + cw >= w) | (y + ch >= h) | (area < _SPECK * scale * scale)
+    drop[0] = True
+    if drop.all():
+        return None
+    ink = np.where(drop[labels], 0, 255).astype(np.uint8)
+    return cv2.copyMakeBorder(255 - ink, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=255)
+
+
+def contradicts(value: object, second: str) -> bool:
+    """Does `second` read the same count of digits as `value`, and other ones? A reading with more or fewer
+    glyphs, or with words in it, lost or gained something and is no evidence either way."""
+    text = unicodedata.normalize("NFKC", second).strip(" .。")
+    if not _FIGURE.fullmatch(text):
+        return False
+    read, want = re.sub(r"\D", "", text), re.sub(r"\D", "", str(value))
+    return len(read) == len(want) and read != want
+
+
+def confirm(record: Record, seconds: Mapping[str, str]) -> Record:
+    """The record with each field a second reading contradicts sent to review (flag `readers_disagree`),
+    its cell too; the record itself when none is."""
+    fields = dict(record.fields)
+    cells: dict[tuple[int, int, int], FieldResult] = {}
+    for key, second in seconds.items():
+        f = fields.get(key)
+        if f is None or f.needs_review or not contradicts(f.value, second):
+            continue
+        why = f"第二次识别（另一识别器）读作「{second}」，与「{f.text}」不一致，此项无可核对的勾稽关系，请核对"
+        fields[key] = f.model_copy(update={
+            "needs_review": True, "flags": list(dict.fromkeys([*f.flags, "readers_disagree"])),
+            "reasons": [*f.reasons, why]})
+        if f.table is not None and f.row is not None and f.col is not None:
+            cells[f.table, f.row, f.col] = fields[key]
+    if not cells:
+        return record if fields == record.fields else record.model_copy(update={"fields": fields})
+    tables = []
+    for ti, table in enumerate(record.tables):
+        if not any(t == ti for t, _, _ in cells):
+            tables.append(table)
+            continue
+        new = [c.model_copy(update={"needs_review": True,
+                                    "flags": list(dict.fromkeys([*c.flags, "readers_disagree"]))})
+               if (ti, c.row, c.col) in cells else c for c in table.cells]
+        tables.append(table.model_copy(update={"cells": new}))
+    return record.model_copy(update={"fields": fields, "tables": tables})

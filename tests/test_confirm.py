@@ -1,0 +1,103 @@
+"""The second reading (`ocr.confirm`): a figure no 勾稽关系 checks is read again by the other reader, and a
+reading of as many digits, other ones, sends it to review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from ocr.config import Config
+from ocr.confirm import confirm, contradicts, read_again, unvouched
+from ocr.model import Cell, ConstraintCheck, FieldResult, PageInfo, Producer, Record, Table
+from ocr.recognize import engine_for
+
+SIX = Path(__file__).parent / "data" / "second" / "augraphy-medium-s7704-001-p2-six.png"
+SIX_BOX = (149, 118, 510, 194)  # the cell of `normative_documents.repealed`, printed 6 (tests/data/second)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return engine_for(Config(workers=1))
+
+
+def test_the_label_reader_reads_the_six_the_digit_reader_read_as_eight(engine):
+    gray = cv2.imread(str(SIX), cv2.IMREAD_GRAYSCALE)
+    assert read_again(gray, {"k": SIX_BOX}, 0, 1.0, engine) == {"k": "6"}
+    assert contradicts(8, "6")
+
+
+def test_the_second_reading_turns_the_crop_as_the_page_was_turned(engine):
+    """The record's boxes are in the page's pixels before its turn; the crop is turned upright to be read."""
+    gray = cv2.imread(str(SIX), cv2.IMREAD_GRAYSCALE)
+    w = gray.shape[1]
+    turned = cv2.rotate(gray, cv2.ROTATE_90_COUNTERCLOCKWISE)  # scanned a quarter turn the wrong way
+    x0, y0, x1, y1 = SIX_BOX
+    assert read_again(turned, {"k": (y0, w - x1, y1, w - x0)}, 90, 1.0, engine) == {"k": "6"}
+
+
+@pytest.mark.parametrize(("value", "second", "expected"), [
+    (8, "6", True),
+    (69339, "65339", True),  # a deviations page: 6 read as 9 by the digit reader
+    (65339, "65339", False),
+    (90, "0-", False),  # a glyph lost: no evidence
+    (13, "1", False),
+    (0, "0 1", False),  # a rule remnant read as a 1
+    (7, ". 7。", False),
+    (0, "“人“、:. es 0 LA 1。", False),  # words: no figure at all
+    ("114.0777", "0777", False),
+    ("380.94", "380.91", True),
+    (1234, "1,284", True),  # thousands separators are not digits
+    (5, "", False),
+])
+def test_only_a_figure_of_as_many_digits_contradicts(value, second, expected):
+    assert contradicts(value, second) is expected
+
+
+def _cell(row: int, col: int, text: str, read_by: str = "tesseract") -> Cell:
+    return Cell(row=row, col=col, bbox=(col * 100, row * 50, col * 100 + 100, row * 50 + 50), text=text,
+                confidence=0.96, needs_review=False, kind="number", read_by=read_by)
+
+
+def _field(col: int, value: int, constraints: list[int], review: bool = False, table: int = 0) -> FieldResult:
+    return FieldResult(value=value, text=str(value), confidence=0.96, needs_review=review, page=1, table=table,
+                       row=0, col=col, bbox=(col * 100, 0, col * 100 + 100, 50), constraints=constraints)
+
+
+def _record() -> Record:
+    cells = [_cell(0, c, str(v)) for c, v in enumerate([8, 3, 4, 7, 9])]
+    layer = Table(page=1, bbox=(0, 0, 100, 50), n_rows=1, n_cols=1, cells=[_cell(0, 0, "5", "text_layer")])
+    checks = [ConstraintCheck(name="a", status="holds", lhs=["b"], rhs=["c"], text="3 = 3"),
+              ConstraintCheck(name="b", status="open", lhs=["e"], rhs=["x"], text="9 =?")]
+    fields = {
+        "a": _field(0, 8, []),  # 二: no arithmetic
+        "b": _field(1, 3, [0]),  # a sum that holds checks it
+        "c": _field(2, 4, [0]),
+        "d": _field(3, 7, [], review=True),  # an operator sees it anyway
+        "e": _field(4, 9, [1]),  # its only sum is open
+        "f": _field(0, 5, [], table=1),  # exact text from the file's text layer
+    }
+    return Record(producer=Producer(reportscan="t", tesseract="t", traineddata={}, config="t"), source="x.pdf",
+                  sha256="0" * 64, pages=1, dpi=300, page_info=[PageInfo(page=1, rotation=0, skew=0.0)],
+                  tables=[Table(page=1, bbox=(0, 0, 500, 50), n_rows=1, n_cols=5, cells=cells), layer],
+                  fields=fields, constraints=checks)
+
+
+def test_only_fields_nothing_but_their_reading_vouches_for_are_read_again():
+    todo = unvouched(_record())
+    assert list(todo) == [1] and sorted(todo[1]) == ["a", "e"]
+    assert todo[1]["a"] == (0, 0, 100, 50)
+
+
+def test_a_contradicted_field_and_its_cell_go_to_review_and_nothing_else_changes():
+    record = _record()
+    out = confirm(record, {"a": "6", "e": "9"})
+    a = out.fields["a"]
+    assert a.needs_review and a.flags == ["readers_disagree"] and "「6」" in a.reasons[0]
+    assert a.value == 8  # the reading stands, for the operator to judge
+    cell = out.tables[0].cells[0]
+    assert cell.needs_review and "readers_disagree" in cell.flags
+    assert not out.fields["e"].needs_review and not out.tables[0].cells[4].needs_review
+    assert record.fields["a"].needs_review is False and not record.tables[0].cells[0].needs_review  # input kept
+    assert confirm(record, {"a": "8", "e": "0 9"}) is record
