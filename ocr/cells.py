@@ -19,6 +19,7 @@ from ocr.cleanup import (
     darkest,
     denoise,
     despeckle,
+    flatten_stripes,
     is_faded,
     levels,
     paper_noise,
@@ -220,7 +221,9 @@ def _figure_alone(ink: np.ndarray) -> np.ndarray:
 
 def cell_variants(gray: np.ndarray, rules: np.ndarray, cell: GridCell, scale: float) -> Iterator[CellImage]:
     """The cell cleaned more heavily, cheapest first (`ocr.cleanup.variants`), then read at another size:
-    for a cell whose reading failed. Yields nothing for a cell with no ink to clean."""
+    for a cell whose reading failed. Yields nothing for a cell with no print to clean: its ink no darker
+    than its paper, as it stands or, for the clean-up that levels stripes away, once levelled (on a striped
+    page the bands are most of a cell's dark pixels, and split from the paper they hide the print)."""
     box = _box(cell, scale, gray.shape)
     if box is None:
         return
@@ -228,20 +231,36 @@ def cell_variants(gray: np.ndarray, rules: np.ndarray, cell: GridCell, scale: fl
     rule = _rule_mask(rules, box, scale)
     g = gray[y0:y1, x0:x1]
     enough = _enough(scale)
-    first = _drop_strays(_clean(binarize_otsu(g), rule, scale))
-    if cv2.countNonZero(first) < enough:
-        return
-    paper, level = levels(g, first)
-    if paper - level < _MIN_INK_CONTRAST:
+    printed = _print_levels(g, rule, scale)
+    levelled = _print_levels(flatten_stripes(g), _edges_of(rule, scale), scale) is not None
+    if printed is None and not levelled:
         return  # noise or a smudge, not print: no clean-up makes it a glyph
-    last: np.ndarray | None = None
-    for _name, binarize, speck in variants(g, paper, level, scale):
-        ink = _drop_strays(_clean(binarize(g), rule, scale, speck))
-        if cv2.countNonZero(ink) >= enough:
+    paper, level = printed or (255.0, 0.0)
+    last: np.ndarray | None = None  # the last clean-up's ink that is read at one size only
+    for v in variants(g, paper, level, scale):
+        if not (levelled if v.bands_are_print else printed is not None):
+            continue
+        ink = _drop_strays(_clean(v.binarize(g), _edges_of(rule, scale) if v.bands_are_print else rule, scale,
+                                  v.speck))
+        if cv2.countNonZero(ink) < enough:
+            continue
+        if v.twice:  # the other size first: a sure reading at ours then has the agreement it needs
+            yield _finish(ink, scale, target=_ALT_LINE_HEIGHT)
+        yield _finish(ink, scale)
+        if not v.twice:
             last = ink
-            yield _finish(ink, scale)
     if last is not None:
         yield _finish(last, scale, target=_ALT_LINE_HEIGHT)
+
+
+def _print_levels(g: np.ndarray, rule: np.ndarray, scale: float) -> tuple[float, float] | None:
+    """The crop's paper and ink grey levels, split by Otsu, or None when that ink is too little or too
+    close to the paper to be print."""
+    first = _drop_strays(_clean(binarize_otsu(g), rule, scale))
+    if cv2.countNonZero(first) < _enough(scale):
+        return None
+    paper, level = levels(g, first)
+    return (paper, level) if paper - level >= _MIN_INK_CONTRAST else None
 
 
 def _box(cell: GridCell, scale: float, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
@@ -263,6 +282,17 @@ def _rule_mask(rules: np.ndarray, box: tuple[int, int, int, int], scale: float) 
     x0, y0, x1, y1 = box
     grow = max(1, int(round(2 * scale)))
     return cv2.dilate(rules[y0:y1, x0:x1], np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+
+
+_EDGE_BAND = 8  # px at 300 dpi: a cell's rules, skewed or thick, reach no deeper into its inner box
+
+
+def _edges_of(rule: np.ndarray, scale: float) -> np.ndarray:
+    """The rule mask of a cell's inner box along its edges only: what crosses its middle is no rule."""
+    band = max(2, int(round(_EDGE_BAND * scale)))
+    out = rule.copy()
+    out[band:-band, band:-band] = 0
+    return out
 
 
 def _enough(scale: float) -> int:

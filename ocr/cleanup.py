@@ -11,12 +11,14 @@ ink; components away from its text are dropped (`ocr.cells`). Black print is lef
 
 Where a read still fails or the two readers disagree, `variants` offers heavier clean-ups, cheapest first:
 speckle removed harder (a wider median filter on the grey crop, a larger speck size), the contrast cut
-at the midpoint between paper and ink (Otsu), and the crop read at another scale (`ocr.cells.cell_variants`).
+at the midpoint between paper and ink (Otsu), a roller's stripes levelled away, print darker than its close
+surroundings (a black top-hat), and the crop read at another scale (`ocr.cells.cell_variants`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -109,13 +111,44 @@ Binarizer = Callable[[np.ndarray], np.ndarray]
 _DOT_SIGMA = 1.5  # px at 300 dpi: a halftone's dots a few pixels apart join, strokes stay apart
 
 
-def variants(gray: np.ndarray, paper: float, ink: float, scale: float) -> Iterator[tuple[str, Binarizer, float]]:
-    """Heavier clean-ups for a cell whose read failed, cheapest first: (name, grey crop -> binary,
-    speck size factor, which multiplies the smallest component kept)."""
-    yield "speckle", lambda g: binarize_stretched(despeckle(g, scale, 5.0), paper, ink, scale), 3.0
-    yield "halftone", lambda g: binarize_otsu(join_dots(g, scale), blur=False), 3.0
-    yield "contrast", lambda g: binarize_otsu(despeckle(g, scale)), 3.0
-    yield "strokes", lambda g: binarize_strokes(g, scale), 3.0
+@dataclass(frozen=True)
+class Variant:
+    """A heavier clean-up: `binarize` a grey crop; `speck` multiplies the smallest component kept; `twice`:
+    its ink is read at the other size too, for no other clean-up may agree with it; `bands_are_print`: the
+    rule mask's ink inside the cell is a stripe's, which this clean-up levelled away, so only the mask's
+    ink along the cell's edges (its rules) is taken out."""
+
+    name: str
+    binarize: Binarizer
+    speck: float = 3.0
+    twice: bool = False
+    bands_are_print: bool = False
+
+
+def variants(gray: np.ndarray, paper: float, ink: float, scale: float) -> Iterator[Variant]:
+    """Heavier clean-ups for a cell whose read failed, cheapest first."""
+    yield Variant("speckle", lambda g: binarize_stretched(despeckle(g, scale, 5.0), paper, ink, scale))
+    yield Variant("halftone", lambda g: binarize_otsu(join_dots(g, scale), blur=False))
+    yield Variant("contrast", lambda g: binarize_otsu(despeckle(g, scale)))
+    yield Variant("stripes", lambda g: binarize_otsu(flatten_stripes(g)), twice=True, bands_are_print=True)
+    yield Variant("strokes", lambda g: binarize_strokes(g, scale))
+
+
+_PAPER_PERCENTILE = 90  # of a row's (a column's) grey levels: paper, where print covers less than a tenth
+
+
+def flatten_stripes(gray: np.ndarray) -> np.ndarray:
+    """The crop with each row's, then each column's, paper level brought to white: a roller's or a drum's
+    bands of grey running along the rows (or the columns) are taken out, print is kept. On a page striped by
+    augraphy's dirty rollers the grid took the dark bands for streaks, whose ink the cells take out like a
+    rule's, and the page's binarisation cut each figure into the pieces between them ('15' read 全用全); no
+    other clean-up mended it, for any threshold across the crop falls inside a band's grey. Levelled row by
+    row and split by Otsu, 32 of the 38 figures its review held read right (seed 7705, looked at for this).
+    """
+    g = gray.astype(np.float32)
+    for axis in (1, 0):
+        g += 255.0 - np.percentile(g, _PAPER_PERCENTILE, axis=axis, keepdims=True)
+    return np.clip(g, 0, 255).astype(np.uint8)
 
 
 _STROKE_REACH = 13  # px at 300 dpi: darker than the paper within this reach is a stroke; a blotch is wider

@@ -377,8 +377,9 @@ def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage],
     when that one is confirmed.
 
     For a cell whose reading `failed` (unreadable, the readers disagreeing, unsure) and that may hold a
-    figure (one short line). Crops are tried in order (cheapest clean-up first) until one gives a number
-    that does not fail and that another clean-up's reading agrees with. A clean-up that alone reads a
+    figure (one short line, in its first crop or in a clean-up's). Crops are tried in order (cheapest
+    clean-up first) until one gives a number that does not fail and that another clean-up's reading
+    agrees with. A clean-up that alone reads a
     sure figure is not trusted with it: a heavier filter can also make a wrong figure look clean, and an
     unreviewed wrong value is the one error that must not happen. Nor does reading the failed text again
     make it surer: the same ink through the same reader is no new evidence (on our samples a '0' half
@@ -389,10 +390,15 @@ def reread_cell(first: CellReading, crop: CellImage, crops: Iterable[CellImage],
     of the three. Labels are left as read: two clean-ups of a label agreed on a wrong
     text (a lost bracket or quote) as often as they mended one.
     """
-    if not _may_be_number(crop) or _is_words(first):
+    if _is_words(first):
         return first
+    # A crop that is no figure by its shape may still be one cut up: a roller's stripes, which the grid took
+    # for streaks, split each glyph into bands that count as lines. Only a clean-up that makes it one is read.
+    shaped = _may_be_number(crop)
     seen: list[str] = []
     for alt in crops:
+        if not shaped and not _may_be_number(alt):
+            continue
         reading = read_cell(alt, engine)
         if reading.kind == "blank" or not reading.text or (reading.text == first.text and not _oval_read(alt, reading)):
             continue
