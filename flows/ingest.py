@@ -254,7 +254,7 @@ def _read_twice(info: DocumentInfo, record: Record, cfg: Config, pool: PagePool 
     left them (as a run without this stage would) and says so in the log."""
     rotations = {p.page: p.rotation for p in record.page_info}
     futures = {second_reading_task.submit(info, n, boxes, rotations.get(n, 0), cfg, pool): n
-               for n, boxes in sorted(unvouched(record).items())}
+               for n, boxes in sorted(unvouched(record, cfg).items())}
     seconds: dict[str, str] = {}
     for fut in as_completed(list(futures)):
         try:
@@ -264,7 +264,7 @@ def _read_twice(info: DocumentInfo, record: Record, cfg: Config, pool: PagePool 
                                      type(exc).__name__, exc)
         finally:
             _release(fut)
-    return confirm(record, seconds) if seconds else record
+    return confirm(record, seconds, cfg) if seconds else record
 
 
 def _release(future: object) -> None:

@@ -267,9 +267,9 @@ def confirm_record(info: DocumentInfo, record: Record, cfg: Config) -> Record:
     """The record with the fields only their reading vouches for read a second time, page by page, here."""
     rotations = {p.page: p.rotation for p in record.page_info}
     seconds: dict[str, str] = {}
-    for number, boxes in sorted(unvouched(record).items()):
+    for number, boxes in sorted(unvouched(record, cfg).items()):
         seconds.update(second_readings(info, number, boxes, rotations.get(number, 0), cfg))
-    return confirm(record, seconds)
+    return confirm(record, seconds, cfg)
 
 
 def process_document(path: str, cfg: Config) -> tuple[DocumentInfo, list[PageResult]]:

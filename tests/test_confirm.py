@@ -9,7 +9,7 @@ import cv2
 import pytest
 
 from ocr.config import Config
-from ocr.confirm import confirm, contradicts, read_again, unvouched
+from ocr.confirm import agrees, confirm, contradicts, read_again, unvouched
 from ocr.model import Cell, ConstraintCheck, FieldResult, PageInfo, Producer, Record, Table
 from ocr.recognize import engine_for
 
@@ -60,13 +60,19 @@ def _cell(row: int, col: int, text: str, read_by: str = "tesseract") -> Cell:
                 confidence=0.96, needs_review=False, kind="number", read_by=read_by)
 
 
-def _field(col: int, value: int, constraints: list[int], review: bool = False, table: int = 0) -> FieldResult:
-    return FieldResult(value=value, text=str(value), confidence=0.96, needs_review=review, page=1, table=table,
-                       row=0, col=col, bbox=(col * 100, 0, col * 100 + 100, 50), constraints=constraints)
+def _field(col: int, value: int, constraints: list[int], review: bool = False, table: int = 0,
+           flags: tuple[str, ...] = (), confidence: float = 0.96, row: int = 0) -> FieldResult:
+    return FieldResult(value=value, text=str(value), confidence=confidence, needs_review=review, page=1, table=table,
+                       row=row, col=col, bbox=(col * 100, row * 50, col * 100 + 100, row * 50 + 50),
+                       constraints=constraints, flags=list(flags), reasons=["why"] if review else [])
+
+
+CFG = Config(workers=1)
 
 
 def _record() -> Record:
-    cells = [_cell(0, c, str(v)) for c, v in enumerate([8, 3, 4, 7, 9])]
+    cells = [_cell(0, c, str(v)) for c, v in enumerate([8, 3, 4, 7, 9])] + \
+        [_cell(1, c, str(v)) for c, v in enumerate([12, 13, 14, 15])]
     layer = Table(page=1, bbox=(0, 0, 100, 50), n_rows=1, n_cols=1, cells=[_cell(0, 0, "5", "text_layer")])
     checks = [ConstraintCheck(name="a", status="holds", lhs=["b"], rhs=["c"], text="3 = 3"),
               ConstraintCheck(name="b", status="open", lhs=["e"], rhs=["x"], text="9 =?")]
@@ -74,25 +80,30 @@ def _record() -> Record:
         "a": _field(0, 8, []),  # 二: no arithmetic
         "b": _field(1, 3, [0]),  # a sum that holds checks it
         "c": _field(2, 4, [0]),
-        "d": _field(3, 7, [], review=True),  # an operator sees it anyway
+        "d": _field(3, 7, [], review=True, flags=("grid_mismatch",)),  # in doubt for more than its reading
         "e": _field(4, 9, [1]),  # its only sum is open
         "f": _field(0, 5, [], table=1),  # exact text from the file's text layer
+        # sent to review for their reading alone: sure enough to be confirmed by a second, and not
+        "g": _field(0, 12, [], review=True, flags=("low_confidence",), confidence=0.75, row=1),
+        "h": _field(1, 13, [1], review=True, flags=("unconfirmed_reading",), confidence=0.9, row=1),
+        "i": _field(2, 14, [], review=True, flags=("low_confidence",), confidence=0.3, row=1),
+        "j": _field(3, 15, [], review=True, flags=("low_confidence", "suggested"), confidence=0.8, row=1),
     }
     return Record(producer=Producer(reportscan="t", tesseract="t", traineddata={}, config="t"), source="x.pdf",
                   sha256="0" * 64, pages=1, dpi=300, page_info=[PageInfo(page=1, rotation=0, skew=0.0)],
-                  tables=[Table(page=1, bbox=(0, 0, 500, 50), n_rows=1, n_cols=5, cells=cells), layer],
+                  tables=[Table(page=1, bbox=(0, 0, 500, 100), n_rows=2, n_cols=5, cells=cells), layer],
                   fields=fields, constraints=checks)
 
 
-def test_only_fields_nothing_but_their_reading_vouches_for_are_read_again():
-    todo = unvouched(_record())
-    assert list(todo) == [1] and sorted(todo[1]) == ["a", "e"]
+def test_a_second_reading_is_asked_of_fields_only_their_reading_vouches_for_or_holds_back():
+    todo = unvouched(_record(), CFG)
+    assert list(todo) == [1] and sorted(todo[1]) == ["a", "e", "g", "h"]
     assert todo[1]["a"] == (0, 0, 100, 50)
 
 
 def test_a_contradicted_field_and_its_cell_go_to_review_and_nothing_else_changes():
     record = _record()
-    out = confirm(record, {"a": "6", "e": "9"})
+    out = confirm(record, {"a": "6", "e": "9"}, CFG)
     a = out.fields["a"]
     assert a.needs_review and a.flags == ["readers_disagree"] and "「6」" in a.reasons[0]
     assert a.value == 8  # the reading stands, for the operator to judge
@@ -100,4 +111,24 @@ def test_a_contradicted_field_and_its_cell_go_to_review_and_nothing_else_changes
     assert cell.needs_review and "readers_disagree" in cell.flags
     assert not out.fields["e"].needs_review and not out.tables[0].cells[4].needs_review
     assert record.fields["a"].needs_review is False and not record.tables[0].cells[0].needs_review  # input kept
-    assert confirm(record, {"a": "8", "e": "0 9"}) is record
+    assert confirm(record, {"a": "8", "e": "0 9"}, CFG) is record
+
+
+def test_a_field_held_for_its_reading_alone_is_let_through_when_the_second_reads_the_same_figure():
+    record = _record()
+    out = confirm(record, {"g": "12", "h": "1 3", "i": "14", "j": "15"}, CFG)
+    g = out.fields["g"]
+    assert not g.needs_review and g.flags == ["low_confidence"] and "「12」" in g.reasons[0]
+    assert not out.tables[0].cells[5].needs_review
+    assert out.fields["h"].needs_review  # "1 3" is no clean figure
+    assert out.fields["i"].needs_review  # under `repair_accept_from`: readers mostly read noise there
+    assert out.fields["j"].needs_review  # a suggestion is in doubt for more than its reading
+    assert confirm(record, {"g": "72"}, CFG).fields["g"].needs_review  # another figure: still reviewed
+
+
+@pytest.mark.parametrize(("value", "second", "expected"), [
+    (12, "12", True), (12, "12。", True), ("1234", "1,234", True), (12, "12a", False), (12, "", False),
+    (0, "O", False), (12, "13", False),
+])
+def test_agreement_is_the_very_same_figure(value, second, expected):
+    assert agrees(value, second) is expected
