@@ -27,15 +27,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-
-from ocr.cells import binarize_text
 from ocr.config import Config
-from ocr.deskew import rotate_quarter
 from ocr.model import BBox, FieldResult, Record
-from ocr.recognize import Engine, clean_text
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ocr.recognize import Engine
 
 _VOUCHED = ("holds", "repaired")  # a 勾稽关系 in one of these states checked its fields
 _INSET = 0.08  # share of the cell's shorter side cut from each edge: the rules and their ghosts
@@ -79,7 +79,10 @@ def _read_by_ocr(record: Record, f: FieldResult) -> bool:
 def read_again(gray: np.ndarray, boxes: Mapping[str, BBox], rotation: int, scale: float,
                engine: Engine) -> dict[str, str]:
     """The label reader's text for each box of the page's grey (the record's pixels, before `rotation`,
-    the page's clockwise quarter turn to upright)."""
+    the page's clockwise quarter turn to upright). Runs where the pages are read; the flow process, which
+    only decides what to read again and applies the verdicts, keeps OpenCV and the readers out (~36 MB)."""
+    from ocr.recognize import clean_text
+
     out: dict[str, str] = {}
     for key, box in boxes.items():
         crop = _crop(gray, box, rotation, scale)
@@ -89,6 +92,12 @@ def read_again(gray: np.ndarray, boxes: Mapping[str, BBox], rotation: int, scale
 
 def _crop(gray: np.ndarray, box: BBox, rotation: int, scale: float) -> np.ndarray | None:
     """The box without its rules, binarised for glyphs, black on white; None when nothing is left."""
+    import cv2
+    import numpy as np
+
+    from ocr.cells import binarize_text
+    from ocr.deskew import rotate_quarter
+
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     inset = max(int(round(_MIN_INSET * scale)), int(_INSET * min(x1 - x0, y1 - y0)))
     x0, y0 = max(0, x0 + inset), max(0, y0 + inset)
