@@ -561,3 +561,26 @@ def test_a_row_split_by_a_stray_line_keeps_its_own_fields_and_every_row_under_it
     assert len(in_row) == 7 and all(split_doubt(m) for m in in_row)  # its cells may have lost their lower half
     below = [m for m in mapped.values() if m.table == ti and m.cell.row > row + 1]
     assert below and not any(split_doubt(m) for m in below)
+
+
+@pytest.mark.parametrize(("row", "printed", "label", "confidence", "placed"), [
+    # failed readings: placed in order, as an unread label is (augraphy-heavy s7705-004, deviations s7706-002)
+    ("applications.not_processed.confirmation", "5.要求行政机关确认", "多", 0.06, True),
+    ("applications.withheld.state_secret", "1.属于国家秘密", "性于[本所秘全VV", 0.0, True),
+    # read surely and like no template label: a row the template does not know
+    ("applications.not_processed.confirmation", "5.要求行政机关确认", "多", 0.9, False),
+])
+def test_a_row_whose_label_reading_failed_is_placed_between_its_neighbours(
+        template: Template, row: str, printed: str, label: str, confidence: float, placed: bool) -> None:
+    """A row label read as noise between two read ones: one template row, one printed row, placed in order;
+    the same text read surely stays a row the template does not know, with its values kept unmapped."""
+    truth = _truth("clean-s1-001")
+    tables, fields = _tables(truth), _fields(truth)
+    spot = _where(tables, printed)
+    damaged = _change_at(tables, spot, lambda c: c.model_copy(update={"text": label, "confidence": confidence}))
+    alignment = align(damaged, template)
+    if placed:
+        _assert_maps(damaged, template, _expected(tables, fields))
+    else:
+        assert not {k for k in alignment.mapped if k.startswith(row + ".")}
+        assert [u.label for u in alignment.unmapped] == [label]

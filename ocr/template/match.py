@@ -29,7 +29,15 @@ from ocr.template.geometry import (
     slivers,
     span_shares,
 )
-from ocr.template.labels import ANCHOR, Merged, align_sequence, merged_likeness, normalize, similarity
+from ocr.template.labels import (
+    ANCHOR,
+    GAP_FLOOR,
+    Merged,
+    align_sequence,
+    merged_likeness,
+    normalize,
+    similarity,
+)
 from ocr.template.spec import Block, Node, TemplateTable
 
 
@@ -231,15 +239,21 @@ def _column_sim(slot: Slot, node: Node) -> float:
     return (leaf + path) / 2
 
 
-def _row_label(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = frozenset()) -> tuple[str, str]:
-    """(own label, labels of the groups around it) of a body row: the label cells left of the numbers,
-    but for the blank slivers of `thin` grid columns (a rule printed twice is no label)."""
+def _label_cells(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = frozenset()) -> list[PCell]:
+    """A body row's label cells, its own last: those left of the numbers, but for the blank slivers of
+    `thin` grid columns (a rule printed twice is no label)."""
     cells = [c for c in pb.chain.covering(row) if c.col < start
              and not (c.cell.kind == "blank" and c.end_col == c.col + 1 and c.col in thin)]
     while len(cells) > 1 and cells[-1].cell.kind == "number" and cells[-1].row == row:
         # A number read by the digit reader left of where most rows' numbers start is the row's first value
         # standing in a part whose grid has a column more there (a rule the other part lost), not its label.
         cells.pop()
+    return cells
+
+
+def _row_label(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = frozenset()) -> tuple[str, str]:
+    """(own label, labels of the groups around it) of a body row."""
+    cells = _label_cells(pb, row, start, thin)
     if not cells:
         return "", ""
     own = cells[-1]
@@ -248,6 +262,20 @@ def _row_label(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = fr
         # one cell when the rules between them were lost. No row's own label can be told from it.
         return "", "".join(normalize(c.cell.text) for c in cells)
     return normalize(own.cell.text), "".join(normalize(c.cell.text) for c in cells[:-1])
+
+
+LABEL_UNREAD = 0.3  # a label read under this confidence is read again line by line (`ocr.recognize`)
+
+
+def _garbled(cells: Sequence[PCell], sims: Sequence[float]) -> bool:
+    """Is a row's own label no reading at all: read under `LABEL_UNREAD` and like no template row's label?
+    Such a row is placed in order between its neighbours as an unread one is (one row between two read
+    ones), not left out as a row the template does not know: a label read plainly and unlike them all (an
+    extra row such as 政府集中采购) is read surely. On augraphy-heavy and deviations pages a row whose label
+    was read '多' (0.06) and one read '性于[本所秘全' and more (0.0) had lost their seven values each."""
+    own = cells[-1].cell if cells else None
+    return own is not None and own.kind == "label" and own.confidence < LABEL_UNREAD and \
+        max(sims, default=0.0) < GAP_FLOOR
 
 
 def _row_sim(label: tuple[str, str], node: Node) -> float:
@@ -315,7 +343,9 @@ def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     labels = [_row_label(pb, r, start, thin) for r in pb.body_rows]
     row_sims = [[_row_sim(lab, n) for n in template.rows] for lab in labels]
     row_merged = merged_likeness([lab[0] for lab in labels], [""] * len(labels), template.rows)
-    row_pairs = align_sequence(row_sims, [not lab[0] for lab in labels], row_merged)
+    unread = [not lab[0] or _garbled(_label_cells(pb, r, start, thin), sims)
+              for lab, r, sims in zip(labels, pb.body_rows, row_sims, strict=True)]
+    row_pairs = align_sequence(row_sims, unread, row_merged)
 
     def total(pairs: list[tuple[int, int, int]], sims: list[list[float]], merged: Merged) -> float:
         return sum(sims[i][j] if k == 1 else k * merged[i, j, k] for i, j, k in pairs)
