@@ -5,11 +5,12 @@ cells is checked by none: a confident misread there ('6' read '8' at 0.96 on a c
 pass unflagged. Such a field is read once more, by the label reader (chi_sim, not the digit reader that
 read it first) from the page's own grey, cut at the field's box, with none of the first reading's clean-ups:
 an error of the first reading is unlikely to repeat there. A second reading that reads as many digits,
-and other ones, contradicts the first and sends the field to review. One that reads more or fewer glyphs
-(a rule remnant, a speck, a figure half lost) says nothing either way and changes nothing: on the
-fitted-on tiers (seeds 7720-7722) the label reader read a different figure of the same length for none of
-156 such fields, and on three families fitting never read (seeds 7704-7706) for 6 of 219 right ones,
-while it caught both wrong ones.
+and other ones, contradicts the first and sends the field to review; so does any figure but 0 where the
+first reading was a dash judged by its shape (a warped page's amount whose remnant was one bar). One that
+reads more or fewer glyphs (a rule remnant, a speck, a figure half lost) says nothing either way and changes
+nothing: on the fitted-on tiers (seeds 7720-7722) the label reader read a different figure of the same
+length for none of 156 such fields, and on three families fitting never read (seeds 7704-7706) for 6 of 219
+right ones, while it caught both wrong ones.
 
 The same reading also serves the other way. A field sent to review for its reading alone (`low_confidence`,
 `unconfirmed_reading`: nothing else in doubt) whose second reading reads the very same figure has two
@@ -123,11 +124,17 @@ def _figure(second: str) -> str | None:
     return re.sub(r"\D", "", text) if _FIGURE.fullmatch(text) else None
 
 
-def contradicts(value: object, second: str) -> bool:
+def contradicts(value: object, second: str, dash: bool = False) -> bool:
     """Does `second` read the same count of digits as `value`, and other ones? A reading with more or fewer
-    glyphs, or with words in it, lost or gained something and is no evidence either way."""
+    glyphs, or with words in it, lost or gained something and is no evidence either way. A value read as a
+    printed dash (`dash`: its shape alone said so) is contradicted by any figure other than 0: a dash has no
+    digits to lose, and a figure read where it stands means the shape was a figure's remnant."""
     read, want = _figure(second), re.sub(r"\D", "", str(value))
-    return read is not None and len(read) == len(want) and read != want
+    if read is None:
+        return False
+    if dash:
+        return read.strip("0") != ""
+    return len(read) == len(want) and read != want
 
 
 def agrees(value: object, second: str) -> bool:
@@ -145,7 +152,7 @@ def confirm(record: Record, seconds: Mapping[str, str], cfg: Config) -> Record:
         f = fields.get(key)
         if f is None:
             continue
-        if not f.needs_review and contradicts(f.value, second):
+        if not f.needs_review and contradicts(f.value, second, "dash" in f.flags):
             why = f"第二次识别（另一识别器）读作「{second}」，与「{f.text}」不一致，此项无可核对的勾稽关系，请核对"
             f = f.model_copy(update={"needs_review": True, "flags": list(dict.fromkeys([*f.flags, "readers_disagree"])),
                                      "reasons": [*f.reasons, why]})

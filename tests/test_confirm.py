@@ -55,6 +55,16 @@ def test_only_a_figure_of_as_many_digits_contradicts(value, second, expected):
     assert contradicts(value, second) is expected
 
 
+@pytest.mark.parametrize(("second", "expected"), [
+    ("380.94", True),  # an amount whose remnant read as a dash by its shape
+    ("7", True),
+    ("0", False), ("0.00", False),  # a dash is 0
+    ("-", False), ("一", False), ("", False), ("人", False),
+])
+def test_a_dash_is_contradicted_by_any_figure_but_zero(second, expected):
+    assert contradicts(0, second, dash=True) is expected
+
+
 def _cell(row: int, col: int, text: str, read_by: str = "tesseract") -> Cell:
     return Cell(row=row, col=col, bbox=(col * 100, row * 50, col * 100 + 100, row * 50 + 50), text=text,
                 confidence=0.96, needs_review=False, kind="number", read_by=read_by)
@@ -132,3 +142,12 @@ def test_a_field_held_for_its_reading_alone_is_let_through_when_the_second_reads
 ])
 def test_agreement_is_the_very_same_figure(value, second, expected):
     assert agrees(value, second) is expected
+
+
+def test_a_dash_a_figure_is_read_under_goes_to_review():
+    record = _record()
+    dash = record.fields["a"].model_copy(update={"value": 0, "text": "-", "flags": ["dash"]})
+    record = record.model_copy(update={"fields": {**record.fields, "a": dash}})
+    out = confirm(record, {"a": "380.94"}, CFG)
+    assert out.fields["a"].needs_review and "readers_disagree" in out.fields["a"].flags
+    assert confirm(record, {"a": "0"}, CFG) is record
