@@ -232,13 +232,20 @@ def cell_variants(gray: np.ndarray, rules: np.ndarray, cell: GridCell, scale: fl
     g = gray[y0:y1, x0:x1]
     enough = _enough(scale)
     printed = _print_levels(g, rule, scale)
-    levelled = _print_levels(flatten_stripes(g), _edges_of(rule, scale), scale) is not None
-    if printed is None and not levelled:
+    levelled: bool | None = None  # asked only when it matters: most reads are settled before that clean-up
+
+    def print_once_levelled() -> bool:
+        nonlocal levelled
+        if levelled is None:
+            levelled = _print_levels(flatten_stripes(g), _edges_of(rule, scale), scale) is not None
+        return levelled
+
+    if printed is None and not print_once_levelled():
         return  # noise or a smudge, not print: no clean-up makes it a glyph
     paper, level = printed or (255.0, 0.0)
     last: np.ndarray | None = None  # the last clean-up's ink that is read at one size only
     for v in variants(g, paper, level, scale):
-        if not (levelled if v.bands_are_print else printed is not None):
+        if not (print_once_levelled() if v.bands_are_print else printed is not None):
             continue
         ink = _drop_strays(_clean(v.binarize(g), _edges_of(rule, scale) if v.bands_are_print else rule, scale,
                                   v.speck))

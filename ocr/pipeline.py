@@ -18,11 +18,11 @@ import numpy as np
 
 from ocr.cells import binarize_text, cell_variants, crop_cell, crop_line, text_line_boxes
 from ocr.config import Config
-from ocr.confirm import confirm, read_again, unvouched
+from ocr.confirm import read_again
 from ocr.deskew import half_turn_by_reading, orient, osd_turn, to_original
 from ocr.errors import PageError
 from ocr.grid import binarize, detect_tables
-from ocr.model import BBox, Cell, CellImage, DigitReading, Grid, PageImage, PageResult, Record, Table
+from ocr.model import BBox, Cell, CellImage, DigitReading, Grid, PageImage, PageResult, Table
 from ocr.orientation import text_rows
 from ocr.rasterize import DocumentInfo, ink, probe, render_page
 from ocr.recognize import CellReading, Engine, clean_text, engine_for, is_number, read_cell, reread_cell
@@ -261,15 +261,6 @@ def second_readings(info: DocumentInfo, number: int, boxes: Mapping[str, BBox], 
     gray = ink(page.rgb)
     scale = effective_dpi(page.dpi, page.size) / 300.0
     return read_again(gray, boxes, rotation, scale, engine_for(cfg))
-
-
-def confirm_record(info: DocumentInfo, record: Record, cfg: Config) -> Record:
-    """The record with the fields only their reading vouches for read a second time, page by page, here."""
-    rotations = {p.page: p.rotation for p in record.page_info}
-    seconds: dict[str, str] = {}
-    for number, boxes in sorted(unvouched(record, cfg).items()):
-        seconds.update(second_readings(info, number, boxes, rotations.get(number, 0), cfg))
-    return confirm(record, seconds, cfg)
 
 
 def process_document(path: str, cfg: Config) -> tuple[DocumentInfo, list[PageResult]]:

@@ -251,9 +251,8 @@ def _label_cells(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = 
     return cells
 
 
-def _row_label(pb: PrintedBlock, row: int, start: int, thin: frozenset[int] = frozenset()) -> tuple[str, str]:
-    """(own label, labels of the groups around it) of a body row."""
-    cells = _label_cells(pb, row, start, thin)
+def _row_label(pb: PrintedBlock, cells: Sequence[PCell]) -> tuple[str, str]:
+    """(own label, labels of the groups around it) of a body row, from its `_label_cells`."""
     if not cells:
         return "", ""
     own = cells[-1]
@@ -340,11 +339,12 @@ def match_block(pb: PrintedBlock, template: Block) -> BlockMatch:
     col_merged = merged_likeness([s.leaf for s in slots], [s.path for s in slots], template.columns)
     col_pairs = align_sequence(col_sims, [not s.path for s in slots], col_merged) if slots else []
     thin = _label_slivers(pb, start, slots)
-    labels = [_row_label(pb, r, start, thin) for r in pb.body_rows]
+    label_cells = [_label_cells(pb, r, start, thin) for r in pb.body_rows]
+    labels = [_row_label(pb, cells) for cells in label_cells]
     row_sims = [[_row_sim(lab, n) for n in template.rows] for lab in labels]
     row_merged = merged_likeness([lab[0] for lab in labels], [""] * len(labels), template.rows)
-    unread = [not lab[0] or _garbled(_label_cells(pb, r, start, thin), sims)
-              for lab, r, sims in zip(labels, pb.body_rows, row_sims, strict=True)]
+    unread = [not lab[0] or _garbled(cells, sims)
+              for lab, cells, sims in zip(labels, label_cells, row_sims, strict=True)]
     row_pairs = align_sequence(row_sims, unread, row_merged)
 
     def total(pairs: list[tuple[int, int, int]], sims: list[list[float]], merged: Merged) -> float:
